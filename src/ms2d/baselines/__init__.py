@@ -1,0 +1,9 @@
+"""Baselines under the same evaluator: random and prior-only (neither looks at the video).
+
+The full-supervision upper reference and the single-scale ablation are the same network trained
+with another config (``train.supervision=full``, ``train.model=ms2d-single-scale``).
+"""
+
+from .prior import PriorBaseline, RandomBaseline
+
+__all__ = ["PriorBaseline", "RandomBaseline"]

@@ -1,0 +1,49 @@
+"""Random and prior-only baselines over the same candidate set as the model."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..data.records import Query
+from ..eval.metrics import iou_matrix
+from ..inference import Moment, rank_moments
+
+
+class RandomBaseline:
+    """Ranks the model's candidate moments (fractions of the duration) in a random order."""
+
+    def __init__(self, frac: np.ndarray, seed: int = 0) -> None:
+        self.frac = frac
+        self.seed = seed
+
+    def predict(self, queries: list[Query], top_n: int = 5, nms: float = 0.5) -> list[list[Moment]]:
+        rng = np.random.default_rng(self.seed)
+        return [rank_moments(rng.random(len(self.frac)), self.frac, q.duration, top_n, nms)
+                for q in queries]
+
+
+class PriorBaseline:
+    """Never looks at the video or the sentence: the candidate shapes (start and end as fractions
+    of the duration) that fit the training moments best, the same ranking for every query.
+
+    A candidate's score is its mean IoU with the training split's ground-truth windows
+    (normalised by duration); NMS then picks the top-n shapes. It needs boundaries of the
+    training split, so it is a reference for how much the layout prior alone explains.
+    """
+
+    def __init__(self, frac: np.ndarray) -> None:
+        self.frac = frac
+        self.scores: np.ndarray | None = None
+
+    def fit(self, queries: list[Query]) -> PriorBaseline:
+        gts = np.array([[q.window[0] / q.duration, q.window[1] / q.duration]
+                        for q in queries if q.window is not None])
+        if len(gts) == 0:
+            raise ValueError("the prior baseline needs training pairs with ground-truth windows")
+        self.scores = iou_matrix(self.frac, gts).mean(1)
+        return self
+
+    def predict(self, queries: list[Query], top_n: int = 5, nms: float = 0.5) -> list[list[Moment]]:
+        if self.scores is None:
+            raise RuntimeError("call fit() before predict()")
+        return [rank_moments(self.scores, self.frac, q.duration, top_n, nms) for q in queries]

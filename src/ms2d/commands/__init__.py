@@ -1,0 +1,17 @@
+"""One module per ``ms2d`` sub-command.
+
+Each module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
+``ms2d.cli`` registers the modules listed in ``COMMANDS``.
+"""
+
+COMMANDS = [
+    "quickstart",
+    "simulate",
+    "train",
+    "evaluate",
+    "predict",
+    "extract",
+    "convert",
+    "info",
+    "demo",
+]

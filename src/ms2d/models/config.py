@@ -1,0 +1,50 @@
+"""The model's typed configuration: a plain dataclass, saved in every checkpoint as a dict."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+
+@dataclass
+class ModelConfig:
+    """Every architecture knob. Defaults are the paper's settings (METHOD.md section 6)."""
+
+    feature_dim: int = 500  # input clip-feature dimension (C3D PCA 500 on ActivityNet)
+    hidden: int = 512  # d_v = d_T = d
+    vocab_size: int = 0  # set from the training vocabulary
+    word_dim: int = 300  # GloVe 300-d
+    text_encoder: str = "bilstm"  # "bilstm" (paper: 3-layer BiLSTM) or "bow" (mean of words)
+    text_layers: int = 3
+    scales: tuple[int, ...] = (64, 24, 4)  # N_j of the multi-scale maps (paper, ActivityNet)
+    dense_until: int = 16  # maps larger than this are sampled sparsely (2D-TAN rule)
+    fusion_norm: bool = True  # l2-normalise the Hadamard product over channels (paper)
+    conv_layers: int = 8
+    kernel: int = 5
+    share_conv: bool = True  # one conv stack for all scales
+    dropout: float = 0.1
+    # Moments evaluation module (training only)
+    top_k: int = 10
+    caption_hidden: int = 1024
+    caption_input: str = "visual"  # "visual" (F^j, no query leak) or "cross" (F_cro, the paper)
+    caption_fusion: str = "concat"  # "concat" or "product"
+    word_mask: float = 0.3  # share of teacher-forcing input words replaced by <mask>
+    explore: int = 0  # extra random candidates per scale (0 = only the top-K)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["scales"] = list(self.scales)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
+        d = dict(d)
+        if "scales" in d:
+            d["scales"] = tuple(int(s) for s in d["scales"])
+        return cls(**d)
+
+
+__all__ = ["ModelConfig", "field"]

@@ -1,0 +1,83 @@
+"""Cross-modal fusion and temporal context (METHOD.md section 3)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ModelConfig
+
+
+class HadamardFusion(nn.Module):
+    """``F_cro = l2norm((W_T f_T) * (W_M F^j))`` per cell over channels; masked cells stay 0."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.text = nn.Linear(cfg.hidden, cfg.hidden)
+        self.video = nn.Conv2d(cfg.hidden, cfg.hidden, 1)
+        self.norm = cfg.fusion_norm
+
+    def forward(self, text: torch.Tensor, vmap: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``text [B, d]``, ``vmap [B, d, N, N]``, ``mask [N, N]`` -> ``[B, d, N, N]``."""
+        fused = self.text(text)[:, :, None, None] * self.video(vmap)
+        if self.norm:
+            fused = F.normalize(fused, dim=1)
+        return fused * mask
+
+
+@lru_cache(maxsize=64)
+def _renorm_cpu(mask_key: bytes, n: int, kernel: int) -> torch.Tensor:
+    mask = torch.frombuffer(bytearray(mask_key), dtype=torch.bool).reshape(1, 1, n, n).float()
+    count = F.conv2d(mask, torch.ones(1, 1, kernel, kernel), padding=kernel // 2)
+    scale = torch.where(count > 0, kernel * kernel / count.clamp(min=1), torch.zeros_like(count))
+    return scale * mask
+
+
+def renorm_factor(mask: torch.Tensor, kernel: int) -> torch.Tensor:
+    """``[1, 1, N, N]``: ``k*k / (valid cells under the kernel)`` on valid cells, 0 elsewhere.
+
+    Rescales a convolution at the edge of the valid triangle to the scale it has inside it (the
+    partial-convolution rule; 2D-TAN divides by the count instead, which shrinks activations by
+    ``k*k`` per layer). Cached per mask.
+    """
+    n = mask.shape[-1]
+    key = mask.detach().to("cpu", torch.bool).contiguous().numpy().tobytes()
+    return _renorm_cpu(key, n, kernel).to(mask.device)
+
+
+class MaskedConvStack(nn.Module):
+    """``conv_layers`` 2D convolutions (kernel ``kernel``, ReLU), masked after every layer."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.kernel = cfg.kernel
+        self.layers = nn.ModuleList(
+            nn.Conv2d(cfg.hidden, cfg.hidden, cfg.kernel, padding=cfg.kernel // 2)
+            for _ in range(cfg.conv_layers)
+        )
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if not self.layers:
+            return x
+        scale = renorm_factor(mask, self.kernel)
+        valid = mask.to(x.dtype)
+        pad = self.kernel // 2
+        for conv in self.layers:
+            y = F.conv2d(x, conv.weight, None, padding=pad) * scale
+            x = F.relu(y + conv.bias[None, :, None, None] * valid)
+        return self.drop(x)
+
+
+class ScoreHead(nn.Module):
+    """``P^j = sigmoid(W_F . F_cro^j)`` (a 1x1 convolution); returns masked logits ``[B, N, N]``."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(cfg.hidden, 1, 1)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.proj(x)[:, 0].masked_fill(~mask, -1e4)

@@ -1,0 +1,109 @@
+"""The assembled multi-scale 2D network (METHOD.md sections 1-5) in one readable forward."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..data.vocab import BOS, EOS, MASK, PAD
+from .caption import CaptionModule
+from .config import ModelConfig
+from .encoders import TextEncoder, VideoEncoder
+from .fusion import HadamardFusion, MaskedConvStack, ScoreHead
+from .maps import build_map, candidate_mask, resample_weights
+
+
+class MS2D(nn.Module):
+    """Video + sentence -> one masked score map per scale (and, in training, caption NLLs)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        if cfg.vocab_size <= len((PAD, BOS, EOS, MASK)):
+            raise ValueError("ModelConfig.vocab_size must be set from the training vocabulary")
+        if cfg.caption_input not in ("visual", "cross"):
+            raise ValueError(f"unknown caption_input {cfg.caption_input!r}: 'visual' or 'cross'")
+        self.cfg = cfg
+        self.embedding = nn.Embedding(cfg.vocab_size, cfg.word_dim, padding_idx=PAD)
+        self.video = VideoEncoder(cfg)
+        self.text = TextEncoder(cfg, self.embedding)
+        self.fusion = HadamardFusion(cfg)
+        n_stacks = 1 if cfg.share_conv else len(cfg.scales)
+        self.convs = nn.ModuleList(MaskedConvStack(cfg) for _ in range(n_stacks))
+        self.head = ScoreHead(cfg)
+        self.caption = CaptionModule(cfg, self.embedding)
+
+    def masks(self, device: torch.device | str) -> list[torch.Tensor]:
+        return [candidate_mask(n, self.cfg.dense_until, device) for n in self.cfg.scales]
+
+    def encode_video(self, feats: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
+        """Clip features ``[B, T, F]`` -> one max-pooled 2D map ``[B, d, N_j, N_j]`` per scale."""
+        v = self.video(feats)
+        maps = []
+        for n, mask in zip(self.cfg.scales, self.masks(feats.device)):
+            w = resample_weights(lengths, n, feats.shape[1]).to(v.dtype)
+            maps.append(build_map(w @ v) * mask)
+        return maps
+
+    def score_maps(self, vmaps: list[torch.Tensor], f_t: torch.Tensor) -> tuple[list, list]:
+        """Fusion -> masked convs -> score head. Returns (logit maps, fused maps) per scale."""
+        logits, fused = [], []
+        for j, (vmap, mask) in enumerate(zip(vmaps, self.masks(f_t.device))):
+            x = self.fusion(f_t, vmap, mask)
+            x = self.convs[j if len(self.convs) > 1 else 0](x, mask)
+            fused.append(x)
+            logits.append(self.head(x, mask))
+        return logits, fused
+
+    def forward(self, feats, lengths, words, word_lengths, *, captions: bool = False) -> dict:
+        """Score every candidate; with ``captions=True`` also run the moments evaluation module.
+
+        Returns ``{"logits": [B, N_j, N_j] per scale, "masks": [N_j, N_j] per scale}`` and, with
+        captions, ``"cand_logits"``/``"nll"`` (lists of ``[B, K_j]``) and ``"cand_index"``
+        (flat cell indices ``[B, K_j]``).
+        """
+        vmaps = self.encode_video(feats, lengths)
+        f_t = self.text(words, word_lengths)
+        logits, fused = self.score_maps(vmaps, f_t)
+        out = {"logits": logits, "masks": self.masks(feats.device)}
+        if captions:
+            out.update(self.evaluate_moments(vmaps, fused, logits, words, word_lengths))
+        return out
+
+    def select(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Top-K valid cells by score (plus ``explore`` random valid cells): ``[B, K']``."""
+        b = logits.shape[0]
+        flat = logits.detach().flatten(1)
+        k = min(self.cfg.top_k, int(mask.sum()))
+        idx = flat.topk(k, dim=1).indices
+        if self.cfg.explore > 0 and self.training:
+            valid = mask.flatten().nonzero()[:, 0]
+            pick = torch.randint(len(valid), (b, self.cfg.explore), device=logits.device)
+            idx = torch.cat([idx, valid[pick]], 1)
+        return idx
+
+    def evaluate_moments(self, vmaps, fused, logits, words, word_lengths) -> dict:
+        source = vmaps if self.cfg.caption_input == "visual" else fused
+        cand_idx, cand_logits, feats = [], [], []
+        for src, lg, mask in zip(source, logits, self.masks(words.device)):
+            idx = self.select(lg, mask)
+            cand_idx.append(idx)
+            cand_logits.append(lg.flatten(1).gather(1, idx))
+            flat = src.flatten(2)  # [B, d, N*N]
+            feats.append(flat.gather(2, idx[:, None].expand(-1, flat.shape[1], -1)).transpose(1, 2))
+        inputs, targets = self.caption_io(words, word_lengths)
+        nll = self.caption(inputs, targets, torch.cat(feats, 1))
+        sizes = [i.shape[1] for i in cand_idx]
+        return {"cand_index": cand_idx, "cand_logits": cand_logits, "nll": list(nll.split(sizes, 1))}
+
+    def caption_io(self, words: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher forcing: inputs ``<bos> w1 .. wL`` (some masked), targets ``w1 .. wL <eos>``."""
+        b = words.shape[0]
+        pad = words.new_full((b, 1), PAD)
+        targets = torch.cat([words, pad], 1)
+        targets[torch.arange(b, device=words.device), lengths] = EOS
+        inputs = torch.cat([words.new_full((b, 1), BOS), words], 1)
+        if self.training and self.cfg.word_mask > 0:
+            drop = torch.rand(inputs.shape, device=words.device) < self.cfg.word_mask
+            drop[:, 0] = False
+            inputs = inputs.masked_fill(drop & (inputs != PAD), MASK)
+        return inputs, targets

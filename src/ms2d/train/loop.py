@@ -1,0 +1,259 @@
+"""One plain training loop: weak (the paper) or full supervision, validation-based selection.
+
+Nothing here branches on model names: the model comes from the registry, the loss from
+``train.supervision``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from .. import __version__
+from ..config import Config, save_config
+from ..data.dataset import MomentDataset, collate
+from ..data.records import DataError, Query
+from ..data.vocab import Vocab
+from ..eval.metrics import compute_metrics
+from ..inference import candidate_table, flat_scores, rank_moments
+from ..losses import full_supervision_loss, pseudo_labels, reconstruction_loss, rg_bce
+from ..models import MS2D, model_config
+from ..models.maps import cell_times
+from ..utils import atomic_write_text, pick_device
+from .checkpoint import load_checkpoint, save_checkpoint
+from .data import build_vocab, load_splits
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+def _loader(ds, batch_size, shuffle, seed, workers, pin):
+    gen = torch.Generator().manual_seed(seed)
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=gen,
+                      collate_fn=collate, num_workers=workers, pin_memory=pin,
+                      persistent_workers=False)
+
+
+def _to(batch: dict, device: torch.device) -> dict:
+    nb = device.type == "cuda"
+    return {k: v.to(device, non_blocking=nb) for k, v in batch.items()}
+
+
+def cell_iou(n: int, duration: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+    """IoU of every cell of an ``n x n`` map with each query's window: ``[B, n, n]``."""
+    t = cell_times(n, duration)
+    s, e = window[:, 0, None, None], window[:, 1, None, None]
+    inter = (torch.minimum(t[..., 1], e) - torch.maximum(t[..., 0], s)).clamp(min=0)
+    union = torch.maximum(t[..., 1], e) - torch.minimum(t[..., 0], s)
+    return inter / union.clamp(min=1e-6)
+
+
+def compute_loss(model: MS2D, batch: dict, cfg: Config) -> tuple[torch.Tensor, dict]:
+    tc = cfg.train
+    weak = tc.supervision == "weak"
+    out = model(batch["feats"], batch["lengths"], batch["words"], batch["word_lengths"], captions=weak)
+    if not weak:
+        if torch.isnan(batch["window"]).any():
+            raise DataError("full supervision needs a ground-truth window for every training pair")
+        loss = sum(
+            full_supervision_loss(lg, cell_iou(n, batch["duration"], batch["window"]), m)
+            for n, lg, m in zip(model.cfg.scales, out["logits"], out["masks"])
+        ) / len(out["logits"])
+        return loss, {"iou_bce": float(loss)}
+    labels = [pseudo_labels(nll, tc.label_rule, tc.l_min, tc.l_max) for nll in out["nll"]]
+    l_bce = rg_bce(torch.cat(out["cand_logits"], 1), torch.cat(labels, 1))
+    l_rec = reconstruction_loss(torch.cat(out["nll"], 1), batch["word_lengths"])
+    loss = l_bce + tc.rec_weight * l_rec
+    return loss, {"rgbce": float(l_bce), "rec": float(l_rec)}
+
+
+@torch.no_grad()
+def predict(model: MS2D, loader, device, top_n: int = 5, nms: float = 0.5, progress=False):
+    """Ranked moments (seconds) for every item of the loader, in loader order."""
+    model.eval()
+    frac, _ = candidate_table(model.cfg.scales, model.masks("cpu"))
+    preds = []
+    for batch in tqdm(loader, desc="predict", disable=not progress, leave=False):
+        batch = _to(batch, device)
+        out = model(batch["feats"], batch["lengths"], batch["words"], batch["word_lengths"])
+        scores = flat_scores(out["logits"], out["masks"]).float().cpu().numpy()
+        for s, d in zip(scores, batch["duration"].cpu().numpy()):
+            preds.append(rank_moments(s, frac, d, top_n=top_n, nms_threshold=nms))
+    return preds
+
+
+def evaluate_queries(model, queries: list[Query], store, vocab, cfg: Config, device, progress=False):
+    ds = MomentDataset(queries, store, vocab, cfg.train.max_words)
+    loader = _loader(ds, cfg.train.batch_size, False, 0, cfg.train.num_workers, device.type == "cuda")
+    preds = predict(model, loader, device, top_n=5, nms=cfg.train.nms, progress=progress)
+    gts = np.array([q.window for q in queries], dtype=np.float64)
+    windows = [np.array([[m.start, m.end] for m in p]).reshape(-1, 2) for p in preds]
+    return compute_metrics(windows, gts), preds
+
+
+def run_manifest(cfg: Config) -> dict:
+    """What is needed to reproduce a run besides the config: versions, commit, input hashes."""
+    from ..reproducibility import describe_environment
+
+    return describe_environment(cfg)
+
+
+def _prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
+    existing = [p.name for p in (out.glob("*.pt") if out.exists() else [])]
+    if existing and not (resume or overwrite):
+        raise FileExistsError(
+            f"{out} already holds a run ({', '.join(sorted(existing))}); pass --resume to continue "
+            "it or --overwrite to start again (its checkpoints will be replaced)"
+        )
+    if resume and not (out / "last.pt").exists():
+        raise FileNotFoundError(f"--resume: {out / 'last.pt'} does not exist; start without --resume")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, overwrite: bool = False,
+          splits=None, log=print) -> dict:
+    """Train, validate each epoch, keep ``best.pt`` (by ``train.select_metric`` on validation)
+    and ``last.pt`` (for ``resume``). Returns a summary dict (also written to ``summary.json``)."""
+    tc = cfg.train
+    out = Path(out_dir)
+    _prepare_out(out, resume, overwrite)
+    device = pick_device(tc.device)
+    data = splits or load_splits(cfg.data, ("train", "val"))
+    if not data.train:
+        raise DataError("the training split is empty")
+    if not data.val:
+        raise DataError("the validation split is empty: checkpoints are selected on validation")
+    state = load_checkpoint(out / "last.pt") if resume else None
+    if state is not None:
+        vocab = Vocab.from_list(state["vocab"])
+    else:
+        vocab = build_vocab(data.train)
+    cfg.model = model_config(tc.model, cfg.model, feature_dim=data.store.dim, vocab_size=len(vocab))
+    save_config(cfg, out / "config.yaml")
+    atomic_write_text(out / "manifest.json", json.dumps(run_manifest(cfg), indent=2))
+
+    torch.manual_seed(tc.seed)
+    model = MS2D(cfg.model)
+    if state is None and cfg.data.word_vectors:
+        from ..data.wordvec import load_word_vectors
+
+        words, vecs = load_word_vectors(cfg.data.word_vectors, vocab=set(vocab.itos))
+        if vecs.shape[1] != cfg.model.word_dim:
+            raise DataError(f"word vectors in {cfg.data.word_vectors} are {vecs.shape[1]}-d but "
+                            f"model.word_dim={cfg.model.word_dim}; set model.word_dim={vecs.shape[1]}")
+        mat, found = vocab.embedding_matrix(words, vecs, tc.seed)
+        model.embedding.weight.data.copy_(torch.from_numpy(mat))
+        log(f"word vectors: {found}/{len(vocab) - 5} vocabulary words found in {cfg.data.word_vectors}")
+    elif state is None:
+        log("word vectors: none given, embeddings are learnt from scratch")
+    model.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    start_epoch, best, history = 0, None, []
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start_epoch, best, history = state["epoch"], state.get("best"), state.get("history", [])
+        log(f"resumed from {out / 'last.pt'} after epoch {start_epoch}")
+    train_ds = MomentDataset(data.train, data.store, vocab, tc.max_words)
+    feature_spec = {"dim": int(data.store.dim), "name": cfg.data.feature_name or "unknown",
+                    "clip_seconds": float(cfg.data.clip_seconds)}
+    amp = torch.autocast(device.type, dtype=torch.bfloat16) if tc.amp and device.type == "cuda" else nullcontext()
+
+    stop = {"flag": False}
+
+    def _sigint(signum, frame):  # first Ctrl-C: finish the step, save, exit
+        if stop["flag"]:
+            raise KeyboardInterrupt
+        stop["flag"] = True
+        log("interrupt: saving after this step (Ctrl-C again to abort)")
+
+    old_handler = signal.signal(signal.SIGINT, _sigint) if _main_thread() else None
+    try:
+        for epoch in range(start_epoch, tc.epochs):
+            torch.manual_seed(tc.seed * 1000 + epoch)  # epoch-local RNG: resume is exact
+            loader = _loader(train_ds, tc.batch_size, True, tc.seed * 1000 + epoch,
+                             tc.num_workers, device.type == "cuda")
+            model.train()
+            sums: dict[str, float] = {}
+            t0 = time.time()
+            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{tc.epochs}", disable=not tc.progress,
+                       leave=False)
+            for step, batch in enumerate(bar):
+                batch = _to(batch, device)
+                with amp:
+                    loss, parts = compute_loss(model, batch, cfg)
+                if not torch.isfinite(loss):
+                    raise NonFiniteLoss(
+                        f"non-finite loss ({float(loss)}) at epoch {epoch + 1}, batch {step} "
+                        f"(queries {[data.train[i].qid for i in batch['index'][:5].tolist()]} ...); "
+                        f"parts {parts}. Lower train.lr or check the features for extreme values; "
+                        f"continue from the last checkpoint with --resume"
+                    )
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if tc.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+                opt.step()
+                for k, v in {"loss": float(loss), **parts}.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                bar.set_postfix({k: f"{v / (step + 1):.3f}" for k, v in sums.items()})
+                if stop["flag"]:
+                    break
+            if stop["flag"]:
+                log("interrupted mid-epoch: last.pt keeps the last complete epoch; use --resume")
+                break
+            n = max(len(loader), 1)
+            val, _ = evaluate_queries(model, data.val, data.store, vocab, cfg, device)
+            entry = {"epoch": epoch + 1, **{k: v / n for k, v in sums.items()}, "val": val,
+                     "seconds": round(time.time() - t0, 2)}
+            history.append(entry)
+            score = val[tc.select_metric]
+            improved = best is None or score > best["score"]
+            if improved:
+                best = {"epoch": epoch + 1, "score": score, "metric": tc.select_metric, "val": val}
+            ckpt = {"config": cfg.to_dict(), "model": model.state_dict(), "vocab": vocab.to_list(),
+                    "feature_spec": feature_spec, "epoch": epoch + 1, "best": best,
+                    "history": history, "optimizer": opt.state_dict()}
+            if improved:
+                save_checkpoint(out / "best.pt", {k: v for k, v in ckpt.items() if k != "optimizer"})
+            save_checkpoint(out / "last.pt", ckpt)
+            atomic_write_text(out / "history.json", json.dumps(history, indent=2))
+            parts_txt = " ".join(f"{k}={v / n:.4f}" for k, v in sums.items())
+            log(f"epoch {epoch + 1}/{tc.epochs} {parts_txt} val {tc.select_metric}={score:.2f} "
+                f"mIoU={val['mIoU']:.2f}{' *' if improved else ''} ({entry['seconds']:.0f}s)")
+    finally:
+        if old_handler is not None:
+            signal.signal(signal.SIGINT, old_handler)
+    summary = {"best": best, "epochs_done": len(history), "out": str(out), "device": str(device),
+               "interrupted": stop["flag"]}
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
+    return summary
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def load_model(path, device: str | torch.device = "cpu") -> tuple[MS2D, Vocab, dict]:
+    """Rebuild a model from a checkpoint (file or run folder)."""
+    ckpt = load_checkpoint(path, map_location=device)
+    cfg = Config.from_dict(ckpt["config"])
+    model = MS2D(cfg.model)
+    model.load_state_dict(ckpt["model"])
+    model.to(device).eval()
+    return model, Vocab.from_list(ckpt["vocab"]), ckpt
+
+
+__all__ = ["train", "predict", "evaluate_queries", "load_model", "NonFiniteLoss"]
