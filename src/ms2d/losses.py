@@ -33,9 +33,9 @@ def pseudo_labels(
     nll = nll.detach()
     k = nll.shape[1]
     if rule == "paper":
-        l = nll / nll.sum(1, keepdim=True).clamp(min=1e-8)
-        y = torch.where(l >= l_max, torch.zeros_like(l), 1 - l)
-        return torch.where(l < l_min, torch.ones_like(l), y)
+        share = nll / nll.sum(1, keepdim=True).clamp(min=1e-8)  # the paper's l_jk
+        y = torch.where(share >= l_max, torch.zeros_like(share), 1 - share)
+        return torch.where(share < l_min, torch.ones_like(share), y)
     if rule == "rank":
         if k == 1:
             return torch.ones_like(nll)

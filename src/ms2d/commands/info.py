@@ -26,19 +26,31 @@ DEFAULT_SPLITS: dict[str, tuple[str, ...]] = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", required=True, choices=DATASETS, help="annotation format")
-    parser.add_argument("--annotations", required=True, metavar="DIR",
-                        help="annotation directory (or file for cpl / jsonl / activitynet)")
-    parser.add_argument("--split", action="append", default=None, metavar="S",
-                        help="split to describe; repeat for several (default: every standard "
-                             "split found, e.g. train_full + test for charades-sta)")
+    parser.add_argument(
+        "--annotations",
+        required=True,
+        metavar="DIR",
+        help="annotation directory (or file for cpl / jsonl / activitynet)",
+    )
+    parser.add_argument(
+        "--split",
+        action="append",
+        default=None,
+        metavar="S",
+        help="split to describe; repeat for several (default: every standard "
+        "split found, e.g. train_full + test for charades-sta)",
+    )
     parser.add_argument("--protocol", default=None, help="2d-tan (default) or cpl")
     parser.add_argument("--features", metavar="FILE", help="feature store (HDF5 file or npy dir)")
-    parser.add_argument("--features-key", default=None,
-                        help="dataset name inside each group of a grouped HDF5 file")
-    parser.add_argument("--word-vectors", metavar="FILE",
-                        help="word vectors, to report vocabulary coverage")
-    parser.add_argument("--plot", metavar="PNG",
-                        help="write histograms of moment start/end fractions and lengths")
+    parser.add_argument(
+        "--features-key", default=None, help="dataset name inside each group of a grouped HDF5 file"
+    )
+    parser.add_argument(
+        "--word-vectors", metavar="FILE", help="word vectors, to report vocabulary coverage"
+    )
+    parser.add_argument(
+        "--plot", metavar="PNG", help="write histograms of moment start/end fractions and lengths"
+    )
 
 
 _REPORT_ROWS = {
@@ -95,12 +107,17 @@ def _describe(values: Sequence[float], digits: int = 2) -> list[str]:
     if not len(values):
         return ["n/a"] * 4
     a = np.asarray(values, dtype=np.float64)
-    return [_f(float(a.mean()), digits), _f(float(np.median(a)), digits),
-            _f(float(a.min()), digits), _f(float(a.max()), digits)]
+    return [
+        _f(float(a.mean()), digits),
+        _f(float(np.median(a)), digits),
+        _f(float(a.min()), digits),
+        _f(float(a.max()), digits),
+    ]
 
 
-def _stats(anns: Annotations, word_set: set[str] | None, store: object | None
-           ) -> tuple[dict[str, str], Counter[str]]:
+def _stats(
+    anns: Annotations, word_set: set[str] | None, store: object | None
+) -> tuple[dict[str, str], Counter[str]]:
     qs = anns.queries
     rep = anns.report
     rows: dict[str, str] = {}
@@ -126,15 +143,18 @@ def _stats(anns: Annotations, word_set: set[str] | None, store: object | None
         toks = tokenize(q.sentence)
         counts.update(toks)
         sent_lens.append(len(toks))
-    for name, v in zip(("mean", "median", "min", "max"), _describe(sent_lens, 1)[:2] + _describe(sent_lens, 0)[2:]):
+    for name, v in zip(
+        ("mean", "median", "min", "max"), _describe(sent_lens, 1)[:2] + _describe(sent_lens, 0)[2:]
+    ):
         rows[f"sentence tokens {name}"] = v
     rows["vocabulary (types)"] = _int(len(counts))
     if word_set is not None:
         cov_types = sum(1 for w in counts if w in word_set)
         total = sum(counts.values())
         cov_tokens = sum(c for w, c in counts.items() if w in word_set)
-        rows["word-vector coverage (types)"] = (f"{cov_types:,}/{len(counts):,} "
-                                                f"({_pct(cov_types, len(counts))})")
+        rows["word-vector coverage (types)"] = (
+            f"{cov_types:,}/{len(counts):,} ({_pct(cov_types, len(counts))})"
+        )
         rows["word-vector coverage (tokens)"] = _pct(cov_tokens, total)
     if store is not None:
         have = sum(1 for v in vids if v in store)  # type: ignore[operator]
@@ -153,8 +173,10 @@ def _table(columns: dict[str, dict[str, str]]) -> str:
     widths = [max([len(n)] + [len(columns[n].get(k, "")) for k in labels]) for n in names]
     lines = [" " * w0 + "".join(f"  {n:>{w}}" for n, w in zip(names, widths))]
     for k in labels:
-        lines.append(f"{k:<{w0}}" + "".join(f"  {columns[n].get(k, '-'):>{w}}"
-                                            for n, w in zip(names, widths)))
+        lines.append(
+            f"{k:<{w0}}"
+            + "".join(f"  {columns[n].get(k, '-'):>{w}}" for n, w in zip(names, widths))
+        )
     return "\n".join(lines)
 
 
@@ -165,8 +187,12 @@ def _plot(path: Path, data: dict[str, Annotations]) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
-    panels = [("start / duration", 0), ("end / duration", 1), ("length / duration", 2),
-              ("length (s)", 3)]
+    panels = [
+        ("start / duration", 0),
+        ("end / duration", 1),
+        ("length / duration", 2),
+        ("length (s)", 3),
+    ]
     for split, anns in data.items():
         w = [(q.window, q.duration) for q in anns.queries if q.window is not None]
         if not w:
@@ -190,8 +216,10 @@ def _plot(path: Path, data: dict[str, Annotations]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     splits = _available_splits(args)
-    data = {s: read_annotations(args.dataset, args.annotations, s, protocol=args.protocol)
-            for s in splits}
+    data = {
+        s: read_annotations(args.dataset, args.annotations, s, protocol=args.protocol)
+        for s in splits
+    }
     word_set: set[str] | None = None
     wv_line = ""
     if args.word_vectors:
@@ -203,8 +231,10 @@ def run(args: argparse.Namespace) -> int:
                 vocab.update(tokenize(q.sentence))
         words, vecs = load_word_vectors(args.word_vectors, vocab=vocab)
         word_set = set(words)
-        wv_line = (f"word vectors: {args.word_vectors} (dim {vecs.shape[1]}; "
-                   f"{len(words):,} of the {len(vocab):,} corpus types found)")
+        wv_line = (
+            f"word vectors: {args.word_vectors} (dim {vecs.shape[1]}; "
+            f"{len(words):,} of the {len(vocab):,} corpus types found)"
+        )
     store = None
     if args.features:
         from ..data.features import open_features
@@ -219,8 +249,10 @@ def run(args: argparse.Namespace) -> int:
         protocol = next(iter(data.values())).protocol
         print(f"{args.dataset} annotations in {args.annotations} (protocol {protocol})")
         print(_table(columns))
-        print(f"vocabulary over all listed splits: {len(all_counts):,} types, "
-              f"{sum(all_counts.values()):,} tokens")
+        print(
+            f"vocabulary over all listed splits: {len(all_counts):,} types, "
+            f"{sum(all_counts.values()):,} tokens"
+        )
         if wv_line:
             print(wv_line)
         if store is not None:

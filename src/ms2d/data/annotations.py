@@ -15,7 +15,7 @@ Formats (the ``dataset`` argument of :func:`read_annotations`)
     carve-out is computed on the video set of the raw train file, so a video lands on the same
     side whatever the protocol. If the directory holds an explicit ``charades_sta_val.txt``
     (+ ``Charades_v1_val.csv``, e.g. written by ``ms2d convert``), ``"val"`` reads that file
-    and ``"train"`` reads the whole train file instead. Any other split name ``S`` reads
+    and ``"train"`` is the official train file minus the videos of that val file. Any other split name ``S`` reads
     ``charades_sta_S.txt`` + ``Charades_v1_S.csv``.
 
 ``"activitynet-captions"``
@@ -78,8 +78,9 @@ requested side); ``kept``: queries returned; ``clamped_end``: kept pairs whose e
 to the duration; ``clamped_start``: kept pairs whose negative start was clamped to 0;
 ``dropped_start_ge_end``; ``dropped_end_gt_duration`` (``cpl`` protocol); ``dropped_other``
 (always 0 today; kept so that ``raw == kept + dropped_*`` stays true when new rules appear);
-``held_out``: records of the official train file on the other side of the val carve-out (not
-part of ``raw``); ``non_ascii``: kept sentences with non-ASCII characters (allowed);
+``held_out``: Charades-STA ``"train"``/``"val"`` only, records of the official train file
+left to the other side (of the carve-out, or the videos of an explicit val file; not part of
+``raw``); ``non_ascii``: kept sentences with non-ASCII characters (allowed);
 ``no_window``: kept queries without a ground-truth window; ``videos``: distinct kept videos.
 """
 
@@ -223,6 +224,11 @@ def _read_text(path: Path) -> str:
         raise DataError(f"{path}: cannot read ({exc.strerror or exc}).") from None
 
 
+def _lines(text: str) -> list[str]:
+    """Split on newlines only (``str.splitlines`` also splits on U+2028, U+0085, ...)."""
+    return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+
+
 def _load_json(path: Path) -> Any:
     text = _read_text(path)
     try:
@@ -244,8 +250,10 @@ def _pick_file(path: Path, split: str, names: Sequence[str], what: str) -> Path:
     if path.is_file():
         return path
     if not path.exists():
-        raise DataError(f"{what}: {path} does not exist (expected a directory with "
-                        f"{' or '.join(names)}, or one such file).")
+        raise DataError(
+            f"{what}: {path} does not exist (expected a directory with "
+            f"{' or '.join(names)}, or one such file)."
+        )
     candidates = [path / n for n in names]
     for c in candidates:
         if c.is_file():
@@ -282,7 +290,7 @@ def _read_charades_txt(txt: Path, csv_path: Path) -> list[_Raw]:
     lengths = _read_charades_csv(csv_path)
     durations: dict[str, float] = {}
     out: list[_Raw] = []
-    for lineno, line in enumerate(_read_text(txt).splitlines(), 1):
+    for lineno, line in enumerate(_lines(_read_text(txt)), 1):
         if not line.strip():
             continue
         where = f"{txt}: line {lineno}"
@@ -303,6 +311,7 @@ def _read_charades_txt(txt: Path, csv_path: Path) -> list[_Raw]:
         s = _parse_float(parts[1], "start", where, fix)
         e = _parse_float(parts[2], "end", where, fix)
         _check_times(s, e, where)
+        sentence = _sentence(sent, where)
         if vid not in durations:
             if vid not in lengths:
                 raise DataError(
@@ -316,9 +325,7 @@ def _read_charades_txt(txt: Path, csv_path: Path) -> list[_Raw]:
             if not raw:
                 raise DataError(f"{cwhere}: the 'length' column is empty. {cfix}")
             durations[vid] = _duration(_parse_float(raw, "length", cwhere, cfix), cwhere, cfix)
-        out.append(
-            _Raw(f"{vid}#{len(out)}", vid, _sentence(sent, where), durations[vid], (s, e), where)
-        )
+        out.append(_Raw(f"{vid}#{len(out)}", vid, sentence, durations[vid], (s, e), where))
     return out
 
 
@@ -340,9 +347,7 @@ def _read_activitynet(path: Path) -> list[_Raw]:
         fix = "Fix: correct the entry or remove the video."
         dur = _duration(_number(entry["duration"], "duration", where_v, fix), where_v, fix)
         stamps, sents = entry["timestamps"], entry["sentences"]
-        if not isinstance(stamps, list) or not isinstance(sents, list) or len(stamps) != len(
-            sents
-        ):
+        if not isinstance(stamps, list) or not isinstance(sents, list) or len(stamps) != len(sents):
             raise DataError(
                 f"{where_v}: 'timestamps' and 'sentences' must be lists of equal length. {fix}"
             )
@@ -354,8 +359,14 @@ def _read_activitynet(path: Path) -> list[_Raw]:
             e = _number(ts[1], "end", where, fix)
             _check_times(s, e, where, allow_negative_start=True)
             out.append(
-                _Raw(f"{vid}#{len(out)}", _vid(vid, where), _sentence(sent, where), dur, (s, e),
-                     where)
+                _Raw(
+                    f"{vid}#{len(out)}",
+                    _vid(vid, where),
+                    _sentence(sent, where),
+                    dur,
+                    (s, e),
+                    where,
+                )
             )
     return out
 
@@ -389,7 +400,7 @@ def _read_cpl(path: Path) -> list[_Raw]:
 
 def _read_jsonl(path: Path) -> list[_Raw]:
     out: list[_Raw] = []
-    for lineno, line in enumerate(_read_text(path).splitlines(), 1):
+    for lineno, line in enumerate(_lines(_read_text(path)), 1):
         if not line.strip():
             continue
         where = f"{path}: line {lineno}"
@@ -423,6 +434,11 @@ def _read_jsonl(path: Path) -> list[_Raw]:
         if wins is not None:
             if not isinstance(wins, list):
                 raise DataError(f"{where}: 'windows' must be a list of [start, end] pairs.")
+            if any(not isinstance(w, list) for w in wins):
+                raise DataError(
+                    f"{where}: 'windows' must be a list of [start, end] pairs, e.g. "
+                    f"[[0.0, 6.9]], got {wins!r}."
+                )
             if len(wins) > 1:
                 raise DataError(
                     f"{where}: {len(wins)} windows; ms2d supports one ground-truth window per "
@@ -543,6 +559,7 @@ def read_annotations(
         )
     p = Path(path)
     carve: str | None = None  # "train"/"val" when the Charades val carve-out applies
+    exclude: set[str] = set()  # videos of an explicit Charades val file, kept out of "train"
 
     if dataset == "charades-sta":
         if not p.is_dir():
@@ -554,10 +571,16 @@ def read_annotations(
         if split == "train_full":
             file_split = "train"
         elif split in ("train", "val"):
-            if (p / "charades_sta_val.txt").is_file():
-                file_split = split
-            else:
+            explicit_val = p / "charades_sta_val.txt"
+            if not explicit_val.is_file():
                 file_split, carve = "train", split
+            elif split == "train":
+                # train = the official train file minus the videos of the explicit val file
+                exclude = {
+                    line.split(maxsplit=1)[0]
+                    for line in _lines(_read_text(explicit_val))
+                    if line.strip()
+                }
         txt = p / f"charades_sta_{file_split}.txt"
         csv_path = p / f"Charades_v1_{file_split}.csv"
         missing = [f for f in (txt, csv_path) if not f.is_file()]
@@ -580,6 +603,9 @@ def read_annotations(
         raws, source = _read_jsonl(f), str(f)
 
     held_out = 0
+    if exclude:
+        side = [r for r in raws if r.vid not in exclude]
+        held_out, raws = len(raws) - len(side), side
     if carve is not None:
         val_vids = _val_videos((r.vid for r in raws), val_fraction, seed)
         want_val = carve == "val"
@@ -698,7 +724,9 @@ def write_annotations(
         lines = []
         for q in queries:
             if any(c.isspace() for c in q.vid):
-                raise DataError(f"video id {q.vid!r} contains whitespace; charades-sta can't hold it.")
+                raise DataError(
+                    f"video id {q.vid!r} contains whitespace; charades-sta can't hold it."
+                )
             if "\n" in q.sentence or "\r" in q.sentence:
                 raise DataError(f"query {q.qid!r}: the sentence contains a line break.")
             s, e = q.window or (0.0, 0.0)

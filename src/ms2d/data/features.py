@@ -153,8 +153,9 @@ class FeatureStore:
 class _HDF5Store(FeatureStore):
     """HDF5 store; the file handle is opened once per process and never pickled."""
 
-    def __init__(self, path: str | os.PathLike[str], handle: Any, video_ids: Iterable[str],
-                 dim: int) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], handle: Any, video_ids: Iterable[str], dim: int
+    ) -> None:
         super().__init__(path, video_ids, dim)
         self._h5: Any = handle
         self._pid: int | None = os.getpid() if handle is not None else None
@@ -221,8 +222,14 @@ class GroupedHDF5Store(_HDF5Store):
     layout = "grouped-hdf5"
     _kind = "grouped HDF5"
 
-    def __init__(self, path: str | os.PathLike[str], handle: Any, video_ids: Iterable[str],
-                 dim: int, key: str) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        handle: Any,
+        video_ids: Iterable[str],
+        dim: int,
+        key: str,
+    ) -> None:
         super().__init__(path, handle, video_ids, dim)
         self.key = key
 
@@ -242,8 +249,10 @@ class GroupedHDF5Store(_HDF5Store):
         return obj
 
     def describe(self) -> str:
-        return (f"{self._kind} at {self.path} (dataset {self.key!r}): {len(self):,} videos, "
-                f"dim {self.dim}")
+        return (
+            f"{self._kind} at {self.path} (dataset {self.key!r}): {len(self):,} videos, "
+            f"dim {self.dim}"
+        )
 
 
 class NpyDirStore(FeatureStore):
@@ -405,12 +414,15 @@ def check_coverage(store: FeatureStore, vids: Iterable[str]) -> None:
     missing = sorted(v for v in wanted if v not in store)
     if not missing:
         return
-    shown = ", ".join(missing[:10]) + (f", ... ({len(missing) - 10:,} more)" if len(missing) > 10
-                                       else "")
+    shown = ", ".join(missing[:10]) + (
+        f", ... ({len(missing) - 10:,} more)" if len(missing) > 10 else ""
+    )
     hint = ""
     if len(missing) == len(wanted):
-        hint = (" None of the annotated videos is in the store: are the annotations and features "
-                "for the same dataset, and do the ids agree (e.g. a 'v_' prefix)?")
+        hint = (
+            " None of the annotated videos is in the store: are the annotations and features "
+            "for the same dataset, and do the ids agree (e.g. a 'v_' prefix)?"
+        )
     raise DataError(
         f"{len(missing):,} of {len(wanted):,} annotated videos have no features in "
         f"{store.describe()}: {shown}.{hint} Fix: extract features for those videos or remove "

@@ -81,8 +81,9 @@ def _missing_file(path: Path) -> DataError:
     )
 
 
-def _finish(path: Path, words: list[str], vecs: list[np.ndarray] | np.ndarray, d: int
-            ) -> tuple[list[str], np.ndarray]:
+def _finish(
+    path: Path, words: list[str], vecs: list[np.ndarray] | np.ndarray, d: int
+) -> tuple[list[str], np.ndarray]:
     mat = np.asarray(vecs, dtype=np.float32).reshape(len(words), d)
     bad = ~np.isfinite(mat).all(axis=1)
     if bad.any():
@@ -101,8 +102,9 @@ def _keep(word: str, vocab: set[str] | None, seen: set[str]) -> bool:
     return True
 
 
-def _read_text(path: Path, vocab: set[str] | None, has_header: bool) -> tuple[list[str],
-                                                                               np.ndarray]:
+def _read_text(
+    path: Path, vocab: set[str] | None, has_header: bool
+) -> tuple[list[str], np.ndarray]:
     words: list[str] = []
     vecs: list[np.ndarray] = []
     seen: set[str] = set()
@@ -207,8 +209,13 @@ def _read_npz(path: Path, vocab: set[str] | None) -> tuple[list[str], np.ndarray
         raise DataError(f"{path}: cannot read ({exc}); the file is corrupt.") from None
     if words_arr.dtype.kind == "S":
         words_arr = np.char.decode(words_arr, "utf-8")
-    if (words_arr.dtype.kind != "U" or words_arr.ndim != 1 or mat.ndim != 2
-            or mat.dtype.kind not in "biuf" or len(words_arr) != len(mat)):
+    if (
+        words_arr.dtype.kind != "U"
+        or words_arr.ndim != 1
+        or mat.ndim != 2
+        or mat.dtype.kind not in "biuf"
+        or len(words_arr) != len(mat)
+    ):
         raise DataError(
             f"{path}: expected 'words' as 1-D strings and 'vectors' as a [V, d] number array of "
             f"the same length; got {words_arr.dtype}{words_arr.shape} and "
@@ -229,8 +236,7 @@ def _read_pickle(path: Path, vocab: set[str] | None) -> tuple[list[str], np.ndar
             "plain dicts, lists, NumPy arrays and Counter. Fix: convert the file to .npz "
             "(words + vectors) with a trusted tool."
         ) from None
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            OSError) as exc:
+    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, OSError) as exc:
         raise DataError(f"{path}: cannot unpickle ({exc}); the file is corrupt.") from None
     pairs: list[tuple[str, Any]]
     if isinstance(obj, dict) and "w2id" in obj and "id2vec" in obj:
@@ -325,5 +331,10 @@ def restricted_loads(data: bytes) -> Any:
     return RestrictedUnpickler(io.BytesIO(data)).load()
 
 
-__all__ = ["GLOVE_URL", "OFFLINE_PACKAGE", "RestrictedUnpickler", "load_word_vectors",
-           "restricted_loads"]
+__all__ = [
+    "GLOVE_URL",
+    "OFFLINE_PACKAGE",
+    "RestrictedUnpickler",
+    "load_word_vectors",
+    "restricted_loads",
+]

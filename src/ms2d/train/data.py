@@ -43,7 +43,7 @@ def load_splits(cfg: DataConfig, splits=("train", "val", "test")) -> Splits:
     if cfg.train_subset and "train" in out:
         out["train"] = out["train"][: cfg.train_subset]
     store = open_features(cfg.features)
-    for split, queries in out.items():
+    for queries in out.values():
         check_coverage(store, sorted({q.vid for q in queries}))
     return Splits(out.get("train", []), out.get("val", []), out.get("test", []), store, protocol, reports)
 

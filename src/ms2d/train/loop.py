@@ -18,7 +18,6 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from .. import __version__
 from ..config import Config, save_config
 from ..data.dataset import MomentDataset, collate
 from ..data.records import DataError, Query
@@ -69,12 +68,12 @@ def compute_loss(model: MS2D, batch: dict, cfg: Config) -> tuple[torch.Tensor, d
             full_supervision_loss(lg, cell_iou(n, batch["duration"], batch["window"]), m)
             for n, lg, m in zip(model.cfg.scales, out["logits"], out["masks"])
         ) / len(out["logits"])
-        return loss, {"iou_bce": float(loss)}
+        return loss, {"iou_bce": loss.item()}
     labels = [pseudo_labels(nll, tc.label_rule, tc.l_min, tc.l_max) for nll in out["nll"]]
     l_bce = rg_bce(torch.cat(out["cand_logits"], 1), torch.cat(labels, 1))
     l_rec = reconstruction_loss(torch.cat(out["nll"], 1), batch["word_lengths"])
     loss = l_bce + tc.rec_weight * l_rec
-    return loss, {"rgbce": float(l_bce), "rec": float(l_rec)}
+    return loss, {"rgbce": l_bce.item(), "rec": l_rec.item()}
 
 
 @torch.no_grad()

@@ -1,0 +1,26 @@
+"""``ms2d quickstart``: the main job on the built-in simulated benchmark."""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "quickstart"
+HELP = ("Simulate a benchmark, train weak (multi- and single-scale) and fully supervised models, "
+        "compare with random and prior-only baselines, and write results.{json,md,png}.")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default="ms2d-quickstart", help="output folder (default ./ms2d-quickstart)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the simulation and training")
+    parser.add_argument("--preset", default="synthetic-cpu", help="config preset (default synthetic-cpu)")
+    parser.add_argument("--overwrite", action="store_true", help="replace runs already in --out")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..quickstart import run_quickstart
+
+    run_quickstart(args.out, seed=args.seed, preset=args.preset, overrides=args.overrides,
+                   overwrite=args.overwrite, progress=not args.quiet)
+    return 0
