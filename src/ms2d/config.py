@@ -21,7 +21,7 @@ from .models.config import ModelConfig
 class TrainConfig:
     model: str = "ms2d"  # registry name: ms2d, ms2d-single-scale, bow-linear
     supervision: str = "weak"  # "weak" (the paper) or "full" (2D-TAN scaled-IoU BCE)
-    label_rule: str = "paper"  # pseudo-label rule: paper, rank, softmax (see losses.py)
+    label_rule: str = "rank"  # pseudo-label rule: rank (default), paper, softmax (docs/design.md)
     l_min: float = 0.1
     l_max: float = 0.7
     rec_weight: float = 1.0  # lambda in L = L_rgbce + lambda * L_rec

@@ -26,10 +26,13 @@ class PriorBaseline:
     """Never looks at the video or the sentence: the candidate shapes (start and end as fractions
     of the duration) that fit the training moments best, the same ranking for every query.
 
-    A candidate's score is its mean IoU with the training split's ground-truth windows
-    (normalised by duration); NMS then picks the top-n shapes. It needs boundaries of the
+    A candidate's score is its hit rate on the training split's ground-truth windows (normalised
+    by duration), averaged over the IoU thresholds 0.3, 0.5 and 0.7 (so it targets the reported
+    R@n metrics, not a wide window of high mean IoU); NMS then picks the top-n shapes. It needs boundaries of the
     training split, so it is a reference for how much the layout prior alone explains.
     """
+
+    thresholds = (0.3, 0.5, 0.7)
 
     def __init__(self, frac: np.ndarray) -> None:
         self.frac = frac
@@ -40,7 +43,8 @@ class PriorBaseline:
                         for q in queries if q.window is not None])
         if len(gts) == 0:
             raise ValueError("the prior baseline needs training pairs with ground-truth windows")
-        self.scores = iou_matrix(self.frac, gts).mean(1)
+        iou = iou_matrix(self.frac, gts)
+        self.scores = np.mean([(iou >= t).mean(1) for t in self.thresholds], 0)
         return self
 
     def predict(self, queries: list[Query], top_n: int = 5, nms: float = 0.5) -> list[list[Moment]]:

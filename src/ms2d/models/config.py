@@ -25,10 +25,10 @@ class ModelConfig:
     # Moments evaluation module (training only)
     top_k: int = 10
     caption_hidden: int = 1024
-    caption_input: str = "visual"  # "visual" (F^j, no query leak) or "cross" (F_cro, the paper)
+    caption_input: str = "visual_mean"  # "visual" (max-pooled F^j), "visual_mean" (span mean), "cross" (F_cro, the paper)
     caption_fusion: str = "concat"  # "concat" or "product"
-    word_mask: float = 0.3  # share of teacher-forcing input words replaced by <mask>
-    explore: int = 0  # extra random candidates per scale (0 = only the top-K)
+    word_mask: float = 0.6  # share of teacher-forcing input words replaced by <mask>
+    explore: int = 10  # extra random candidates per scale (0 = only the top-K, the paper)
 
     def to_dict(self) -> dict:
         d = asdict(self)

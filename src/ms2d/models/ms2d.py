@@ -20,8 +20,10 @@ class MS2D(nn.Module):
         super().__init__()
         if cfg.vocab_size <= len((PAD, BOS, EOS, MASK)):
             raise ValueError("ModelConfig.vocab_size must be set from the training vocabulary")
-        if cfg.caption_input not in ("visual", "cross"):
-            raise ValueError(f"unknown caption_input {cfg.caption_input!r}: 'visual' or 'cross'")
+        if cfg.caption_input not in ("visual", "cross", "visual_mean"):
+            raise ValueError(
+                f"unknown caption_input {cfg.caption_input!r}: 'visual', 'visual_mean' or 'cross'"
+            )
         self.cfg = cfg
         self.embedding = nn.Embedding(cfg.vocab_size, cfg.word_dim, padding_idx=PAD)
         self.video = VideoEncoder(cfg)
@@ -35,14 +37,17 @@ class MS2D(nn.Module):
     def masks(self, device: torch.device | str) -> list[torch.Tensor]:
         return [candidate_mask(n, self.cfg.dense_until, device) for n in self.cfg.scales]
 
+    def segments(self, feats: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
+        """Clip features ``[B, T, F]`` -> projected segment features ``[B, N_j, d]`` per scale."""
+        v = self.video(feats)
+        return [resample_weights(lengths, n, feats.shape[1]).to(v.dtype) @ v for n in self.cfg.scales]
+
     def encode_video(self, feats: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
         """Clip features ``[B, T, F]`` -> one max-pooled 2D map ``[B, d, N_j, N_j]`` per scale."""
-        v = self.video(feats)
-        maps = []
-        for n, mask in zip(self.cfg.scales, self.masks(feats.device)):
-            w = resample_weights(lengths, n, feats.shape[1]).to(v.dtype)
-            maps.append(build_map(w @ v) * mask)
-        return maps
+        return self.build_maps(self.segments(feats, lengths))
+
+    def build_maps(self, seqs: list[torch.Tensor]) -> list[torch.Tensor]:
+        return [build_map(s) * m for s, m in zip(seqs, self.masks(seqs[0].device))]
 
     def score_maps(self, vmaps: list[torch.Tensor], f_t: torch.Tensor) -> tuple[list, list]:
         """Fusion -> masked convs -> score head. Returns (logit maps, fused maps) per scale."""
@@ -61,12 +66,14 @@ class MS2D(nn.Module):
         captions, ``"cand_logits"``/``"nll"`` (lists of ``[B, K_j]``) and ``"cand_index"``
         (flat cell indices ``[B, K_j]``).
         """
-        vmaps = self.encode_video(feats, lengths)
+        seqs = self.segments(feats, lengths)
+        vmaps = self.build_maps(seqs)
         f_t = self.text(words, word_lengths)
         logits, fused = self.score_maps(vmaps, f_t)
         out = {"logits": logits, "masks": self.masks(feats.device)}
         if captions:
-            out.update(self.evaluate_moments(vmaps, fused, logits, words, word_lengths))
+            source = {"visual": vmaps, "cross": fused, "visual_mean": seqs}[self.cfg.caption_input]
+            out.update(self.evaluate_moments(source, logits, words, word_lengths))
         return out
 
     def select(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -81,13 +88,21 @@ class MS2D(nn.Module):
             idx = torch.cat([idx, valid[pick]], 1)
         return idx
 
-    def evaluate_moments(self, vmaps, fused, logits, words, word_lengths) -> dict:
-        source = vmaps if self.cfg.caption_input == "visual" else fused
+    def evaluate_moments(self, source, logits, words, word_lengths) -> dict:
+        """Top-K per scale -> caption module -> per-candidate NLL.
+
+        ``source`` per scale: a map ``[B, d, N, N]`` (the max-pooled ``F^j`` or the fused
+        ``F_cro``) or, for ``caption_input="visual_mean"``, the segments ``[B, N, d]`` whose mean
+        over each candidate's span is taken.
+        """
         cand_idx, cand_logits, feats = [], [], []
         for src, lg, mask in zip(source, logits, self.masks(words.device)):
             idx = self.select(lg, mask)
             cand_idx.append(idx)
             cand_logits.append(lg.flatten(1).gather(1, idx))
+            if src.dim() == 3:
+                feats.append(span_mean(src, idx))
+                continue
             flat = src.flatten(2)  # [B, d, N*N]
             feats.append(flat.gather(2, idx[:, None].expand(-1, flat.shape[1], -1)).transpose(1, 2))
         inputs, targets = self.caption_io(words, word_lengths)
@@ -107,3 +122,14 @@ class MS2D(nn.Module):
             drop[:, 0] = False
             inputs = inputs.masked_fill(drop & (inputs != PAD), MASK)
         return inputs, targets
+
+
+def span_mean(seq: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Mean of ``seq [B, N, d]`` over the spans of flat cell indices ``idx [B, K]`` -> ``[B, K, d]``."""
+    n = seq.shape[1]
+    cs = torch.cat([seq.new_zeros(seq.shape[0], 1, seq.shape[2]), seq.cumsum(1)], 1)
+    x, y = idx // n, idx % n
+    d = seq.shape[2]
+    hi = cs.gather(1, (y + 1)[..., None].expand(-1, -1, d))
+    lo = cs.gather(1, x[..., None].expand(-1, -1, d))
+    return (hi - lo) / (y - x + 1).clamp(min=1)[..., None].to(seq.dtype)

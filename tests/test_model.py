@@ -1,0 +1,146 @@
+"""Every model stage: shapes, masks, and the assembled forward pass."""
+
+import pytest
+import torch
+
+from ms2d.models import MS2D, create_model, list_models, model_config
+from ms2d.models.config import ModelConfig
+from ms2d.models.fusion import MaskedConvStack, renorm_factor
+from ms2d.models.maps import build_map, candidate_mask, cell_times, resample_weights
+
+TINY = dict(feature_dim=12, hidden=16, vocab_size=30, word_dim=8, text_layers=3, scales=(8, 4),
+            conv_layers=2, kernel=3, top_k=4, caption_hidden=16, dropout=0.0)
+
+
+def _batch(b=3, t=20, f=12, lengths=(20, 5, 2), words=((5, 6, 7), (8, 9), (10,))):
+    torch.manual_seed(0)
+    w = torch.zeros(b, max(len(x) for x in words), dtype=torch.long)
+    for i, x in enumerate(words):
+        w[i, : len(x)] = torch.tensor(x)
+    return torch.randn(b, t, f), torch.tensor(lengths), w, torch.tensor([len(x) for x in words])
+
+
+def test_candidate_mask_dense_and_sparse():
+    m = candidate_mask(8)
+    assert m.shape == (8, 8) and m.sum() == 36  # every x <= y
+    assert not m.tril(-1).any()
+    big = candidate_mask(64)
+    assert big.sum() == 1104  # 2D-TAN sampling: about 27 % of the cells
+    assert big.diagonal().all()  # every one-segment moment
+    assert big[0, 63] and not big[1, 63]  # long moments start on the stride
+    assert candidate_mask(16).sum() == 136  # up to 16: dense
+
+
+def test_build_map_is_max_over_span_and_zero_below_diagonal():
+    seq = torch.randn(2, 6, 4)
+    m = build_map(seq)
+    assert m.shape == (2, 4, 6, 6)
+    for x in range(6):
+        for y in range(6):
+            if x <= y:
+                assert torch.allclose(m[:, :, x, y], seq[:, x : y + 1].max(1).values)
+            else:
+                assert (m[:, :, x, y] == 0).all()
+
+
+def test_resample_weights_average_bins_and_short_videos():
+    w = resample_weights(torch.tensor([8, 3]), 4, 8)
+    assert w.shape == (2, 4, 8)
+    assert torch.allclose(w.sum(-1), torch.ones(2, 4))
+    assert torch.allclose(w[0, 0, :2], torch.tensor([0.5, 0.5]))
+    # a video of 3 clips on a 4-segment map repeats clips, never leaves an empty segment
+    assert (w[1, :, 3:] == 0).all() and (w[1].max(-1).values == 1).all()
+
+
+def test_cell_times_cover_duration():
+    t = cell_times(4, torch.tensor([8.0]))
+    assert t[0, 0, 3].tolist() == [0.0, 8.0] and t[0, 1, 1].tolist() == [2.0, 4.0]
+
+
+def test_renorm_factor_and_masked_convs_keep_invalid_cells_zero():
+    mask = candidate_mask(5)
+    f = renorm_factor(mask, 3)
+    assert (f[0, 0][~mask] == 0).all() and f[0, 0, 2, 2] == pytest.approx(9 / 6)
+    stack = MaskedConvStack(ModelConfig(**{**TINY, "hidden": 4}))
+    y = stack(torch.randn(2, 4, 5, 5) * mask, mask)
+    assert (y[:, :, ~mask] == 0).all()
+
+
+@pytest.mark.parametrize("kind", ["bilstm", "bow"])
+def test_forward_shapes_masks_and_captions(kind):
+    model = MS2D(ModelConfig(**TINY, text_encoder=kind))
+    feats, lengths, words, wl = _batch()
+    out = model(feats, lengths, words, wl, captions=True)
+    for n, lg, m in zip((8, 4), out["logits"], out["masks"]):
+        assert lg.shape == (3, n, n)
+        assert (lg[:, ~m] <= -1e4 + 1).all()  # invalid cells can never be ranked
+    assert [x.shape for x in out["nll"]] == [(3, 4), (3, 4)]
+    assert all((x > 0).all() for x in out["nll"])
+    # the selected candidates are the top-K valid cells
+    top = out["logits"][0].flatten(1).topk(4).indices
+    assert torch.equal(out["cand_index"][0], top)
+
+
+def test_video_shorter_than_map_and_single_clip():
+    model = MS2D(ModelConfig(**TINY))
+    feats, _, words, wl = _batch()
+    out = model(feats, torch.tensor([1, 2, 3]), words, wl)
+    assert all(torch.isfinite(lg).all() for lg in out["logits"])
+
+
+def test_padding_does_not_change_scores():
+    model = MS2D(ModelConfig(**TINY)).eval()
+    feats, lengths, words, wl = _batch()
+    a = model(feats[:1, :5], torch.tensor([5]), words[:1], wl[:1])["logits"][0]
+    padded = torch.cat([feats[:1, :5], torch.randn(1, 15, 12)], 1)
+    b = model(padded, torch.tensor([5]), words[:1], wl[:1])["logits"][0]
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_explore_adds_random_candidates_in_training_only():
+    model = MS2D(ModelConfig(**TINY, explore=3))
+    feats, lengths, words, wl = _batch()
+    out = model(feats, lengths, words, wl, captions=True)
+    assert out["nll"][0].shape == (3, 7)
+    model.eval()
+    assert model(feats, lengths, words, wl, captions=True)["nll"][0].shape == (3, 4)
+
+
+def test_caption_io_teacher_forcing():
+    model = MS2D(ModelConfig(**TINY, word_mask=0.0)).eval()
+    words = torch.tensor([[5, 6, 7], [8, 0, 0]])
+    inputs, targets = model.caption_io(words, torch.tensor([3, 1]))
+    assert inputs.tolist() == [[2, 5, 6, 7], [2, 8, 0, 0]]
+    assert targets.tolist() == [[5, 6, 7, 3], [8, 3, 0, 0]]
+
+
+def test_registry_and_config_round_trip():
+    assert {"ms2d", "ms2d-single-scale", "bow-linear"} <= set(list_models())
+    single = model_config("ms2d-single-scale", ModelConfig(**TINY))
+    assert single.scales == (8,)
+    bow = create_model("bow-linear", ModelConfig(**TINY))
+    assert bow.cfg.conv_layers == 0 and bow.cfg.text_encoder == "bow"
+    cfg = ModelConfig(**TINY)
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="unknown model"):
+        create_model("nope")
+    with pytest.raises(ValueError, match="unknown model config keys"):
+        ModelConfig.from_dict({"hiden": 3})
+
+
+def test_separate_conv_stacks_per_scale():
+    model = MS2D(ModelConfig(**TINY, share_conv=False))
+    assert len(model.convs) == 2
+
+
+def test_tiny_model_golden_output():
+    torch.manual_seed(0)
+    model = MS2D(ModelConfig(**TINY)).eval()
+    feats, lengths, words, wl = _batch()
+    out = model(feats, lengths, words, wl)
+    s = torch.sigmoid(out["logits"][1][:, out["masks"][1]])
+    assert s.shape == (3, 10)
+    assert torch.all((s > 0) & (s < 1))
+    torch.manual_seed(0)
+    again = MS2D(ModelConfig(**TINY)).eval()(feats, lengths, words, wl)
+    assert torch.equal(out["logits"][0], again["logits"][0])
