@@ -9,7 +9,8 @@ from ms2d.models.fusion import MaskedConvStack, renorm_factor
 from ms2d.models.maps import build_map, candidate_mask, cell_times, resample_weights
 
 TINY = dict(feature_dim=12, hidden=16, vocab_size=30, word_dim=8, text_layers=3, scales=(8, 4),
-            conv_layers=2, kernel=3, top_k=4, caption_hidden=16, dropout=0.0)
+            conv_layers=2, kernel=3, top_k=4, caption_hidden=16, dropout=0.0,
+            explore=0)
 
 
 def _batch(b=3, t=20, f=12, lengths=(20, 5, 2), words=((5, 6, 7), (8, 9), (10,))):
@@ -98,7 +99,7 @@ def test_padding_does_not_change_scores():
 
 
 def test_explore_adds_random_candidates_in_training_only():
-    model = MS2D(ModelConfig(**TINY, explore=3))
+    model = MS2D(ModelConfig(**{**TINY, "explore": 3}))
     feats, lengths, words, wl = _batch()
     out = model(feats, lengths, words, wl, captions=True)
     assert out["nll"][0].shape == (3, 7)

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args._run(args) or 0)
-    except (DataError, FileNotFoundError, FileExistsError) as exc:
+    except (DataError, FileNotFoundError, FileExistsError, ValueError) as exc:
         print(f"ms2d {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -22,6 +22,8 @@ class TrainConfig:
     model: str = "ms2d"  # registry name: ms2d, ms2d-single-scale, bow-linear
     supervision: str = "weak"  # "weak" (the paper) or "full" (2D-TAN scaled-IoU BCE)
     label_rule: str = "rank"  # pseudo-label rule: rank (default), paper, softmax (docs/design.md)
+    label_scope: str = "scale"  # rank candidates within each scale ("scale") or across all ("all")
+    rec_warmup_epochs: int = 0  # epochs at the start where only L_rec trains (RG-BCE off)
     l_min: float = 0.1
     l_max: float = 0.7
     rec_weight: float = 1.0  # lambda in L = L_rgbce + lambda * L_rec
@@ -38,6 +40,7 @@ class TrainConfig:
     select_metric: str = "R@1,IoU=0.5"  # validation metric that picks the best checkpoint
     max_words: int = 25
     progress: bool = True
+    checkpoint_every: int = 0  # also save last.pt every N steps (0 = at epoch ends only)
 
 
 @dataclass

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
+from ..data.records import DataError
 from ._common import add_data_arguments, config_from_args
 
 NAME = "train"
@@ -17,23 +20,58 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "activitynet-captions, cpu-small, synthetic-cpu ...; with --dataset, "
                              "'cpu-small' picks the dataset's cpu-small variant")
     parser.add_argument("--out", required=True, help="run folder (config, checkpoints, logs)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from last.pt, with the settings of its "
+                             "config.yaml (overrides given here apply on top, e.g. train.epochs=20)")
     parser.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    parser.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                        help="also save last.pt every N training steps (with the RNG state, so "
+                             "--resume replays the epoch exactly); default: at epoch ends only")
     parser.add_argument("--word-vectors", default=None, help="GloVe / word2vec file for the embeddings")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="config overrides, e.g. train.epochs=5 model.hidden=128")
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..train.loop import train
+def _config(args: argparse.Namespace):
+    """The preset + overrides; with ``--resume`` (and no ``--preset``) the run's own config."""
+    import yaml
 
-    cfg = config_from_args(args)
+    from ..config import resolve
+
+    saved = Path(args.out) / "config.yaml"
+    try:
+        if args.resume and args.preset is None and saved.is_file():
+            cfg = resolve(str(saved), args.overrides)
+            cfg.preset = (yaml.safe_load(saved.read_text()) or {}).get("preset", "")
+            for key in ("dataset", "annotations", "features"):
+                if getattr(args, key, None) is not None:
+                    setattr(cfg.data, key, str(getattr(args, key)))
+            return cfg
+        return config_from_args(args)
+    except DataError:
+        raise
+    except (ValueError, TypeError, OSError, yaml.YAMLError) as exc:  # unknown key, bad value, bad YAML
+        raise DataError(f"config: {exc}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..train.loop import NonFiniteLoss, train
+
+    cfg = _config(args)
     if args.word_vectors:
         cfg.data.word_vectors = args.word_vectors
     if args.quiet:
         cfg.train.progress = False
-    summary = train(cfg, args.out, resume=args.resume, overwrite=args.overwrite)
+    if args.checkpoint_every is not None:
+        if args.checkpoint_every < 0:
+            raise DataError("--checkpoint-every must be >= 0 (0: at epoch ends only)")
+        cfg.train.checkpoint_every = args.checkpoint_every
+    try:
+        summary = train(cfg, args.out, resume=args.resume, overwrite=args.overwrite)
+    except NonFiniteLoss as exc:
+        print(f"ms2d train: error: training diverged: {exc}", file=sys.stderr)
+        return 3
     best = summary["best"]
     if best:
         print(f"best epoch {best['epoch']}: val {best['metric']}={best['score']:.2f} -> {args.out}/best.pt")

@@ -49,7 +49,8 @@ def _candidate_mask_cpu(n: int, dense_until: int) -> torch.Tensor:
 
 def candidate_mask(n: int, dense_until: int = 16, device: torch.device | str = "cpu") -> torch.Tensor:
     """Bool ``[n, n]`` mask of the candidate moments ``(x, y)``, ``x <= y``, of one scale."""
-    return _candidate_mask_cpu(n, dense_until).to(device)
+    mask = _candidate_mask_cpu(n, dense_until)
+    return mask.clone() if torch.device(device).type == "cpu" else mask.to(device)
 
 
 def build_map(seq: torch.Tensor) -> torch.Tensor:

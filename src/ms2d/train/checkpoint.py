@@ -13,6 +13,7 @@ from ..data.records import DataError
 from ..utils import atomic_write_bytes
 
 FORMAT = "ms2d-checkpoint-v1"
+REQUIRED_KEYS = ("config", "model", "vocab", "epoch")
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
@@ -42,8 +43,20 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             "resume from an earlier checkpoint or retrain"
         ) from exc
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        if not isinstance(ckpt, dict):
+            found = f"a {type(ckpt).__name__}, not a dict"
+        elif "format" not in ckpt:
+            found = f"no format tag; keys {sorted(map(str, ckpt))[:6]}: not written by ms2d train"
+        else:
+            found = f"format {ckpt['format']!r}, written by ms2d {ckpt.get('ms2d_version', '?')}"
         raise DataError(
-            f"checkpoint {path} is not in the {FORMAT} format (found {ckpt.get('format') if isinstance(ckpt, dict) else type(ckpt).__name__}); "
-            f"it was not written by this ms2d version ({__version__})"
+            f"checkpoint {path} is not in the {FORMAT} format that this ms2d ({__version__}) "
+            f"reads (found {found}). Fix: use it with the ms2d version that wrote it, or retrain"
+        )
+    missing = [k for k in REQUIRED_KEYS if k not in ckpt]
+    if missing:
+        raise DataError(
+            f"checkpoint {path} lacks {', '.join(missing)}; it is incomplete or was not written "
+            "by ms2d train. Fix: use the run's best.pt/last.pt, or retrain"
         )
     return ckpt

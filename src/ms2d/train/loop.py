@@ -7,6 +7,7 @@ Nothing here branches on model names: the model comes from the registry, the los
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import time
@@ -57,7 +58,8 @@ def cell_iou(n: int, duration: torch.Tensor, window: torch.Tensor) -> torch.Tens
     return inter / union.clamp(min=1e-6)
 
 
-def compute_loss(model: MS2D, batch: dict, cfg: Config) -> tuple[torch.Tensor, dict]:
+def compute_loss(model: MS2D, batch: dict, cfg: Config, epoch_index: int | None = None
+                 ) -> tuple[torch.Tensor, dict]:
     tc = cfg.train
     weak = tc.supervision == "weak"
     out = model(batch["feats"], batch["lengths"], batch["words"], batch["word_lengths"], captions=weak)
@@ -69,8 +71,14 @@ def compute_loss(model: MS2D, batch: dict, cfg: Config) -> tuple[torch.Tensor, d
             for n, lg, m in zip(model.cfg.scales, out["logits"], out["masks"])
         ) / len(out["logits"])
         return loss, {"iou_bce": loss.item()}
-    labels = [pseudo_labels(nll, tc.label_rule, tc.l_min, tc.l_max) for nll in out["nll"]]
-    l_bce = rg_bce(torch.cat(out["cand_logits"], 1), torch.cat(labels, 1))
+    if tc.label_scope == "scale":  # the paper: labels normalised within each scale's K
+        labels = torch.cat([pseudo_labels(nll, tc.label_rule, tc.l_min, tc.l_max)
+                            for nll in out["nll"]], 1)
+    else:  # "all": one ranking over the candidates of every scale
+        labels = pseudo_labels(torch.cat(out["nll"], 1), tc.label_rule, tc.l_min, tc.l_max)
+    l_bce = rg_bce(torch.cat(out["cand_logits"], 1), labels)
+    if epoch_index is not None and epoch_index < tc.rec_warmup_epochs:
+        l_bce = l_bce * 0.0  # warm-up: only the caption module learns
     l_rec = reconstruction_loss(torch.cat(out["nll"], 1), batch["word_lengths"])
     loss = l_bce + tc.rec_weight * l_rec
     return loss, {"rgbce": l_bce.item(), "rec": l_rec.item()}
@@ -107,7 +115,13 @@ def run_manifest(cfg: Config) -> dict:
     return describe_environment(cfg)
 
 
-def _prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
+# Files of a run that --overwrite replaces (config.yaml and manifest.json are rewritten anyway).
+_RUN_FILES = ("best.pt", "last.pt", "history.json", "summary.json")
+
+
+def _prepare_out(out: Path, resume: bool, overwrite: bool, log=print) -> None:
+    if resume and overwrite:
+        raise FileExistsError("--resume and --overwrite contradict each other: pass one of them")
     existing = [p.name for p in (out.glob("*.pt") if out.exists() else [])]
     if existing and not (resume or overwrite):
         raise FileExistsError(
@@ -115,8 +129,88 @@ def _prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
             "it or --overwrite to start again (its checkpoints will be replaced)"
         )
     if resume and not (out / "last.pt").exists():
-        raise FileNotFoundError(f"--resume: {out / 'last.pt'} does not exist; start without --resume")
+        raise FileNotFoundError(
+            f"--resume: {out / 'last.pt'} does not exist (the run stopped before finishing its "
+            "first epoch or checkpoint); start again without --resume (add --overwrite if the "
+            "folder holds other checkpoints)"
+        )
+    if overwrite and existing:
+        # Explicitly asked for: remove the old run's files now, so that a new run killed before
+        # its first checkpoint cannot leave the old checkpoints next to the new config.
+        gone = [n for n in _RUN_FILES if (out / n).exists()]
+        for n in gone:
+            (out / n).unlink()
+        log(f"--overwrite: removed the previous run's {', '.join(gone)} from {out}")
     out.mkdir(parents=True, exist_ok=True)
+
+
+def _load_resume_state(out: Path) -> dict:
+    """``last.pt`` of ``out``; a corrupt one is reported with what can still be done."""
+    try:
+        state = load_checkpoint(out / "last.pt")
+        if "optimizer" not in state:
+            raise DataError(f"checkpoint {out / 'last.pt'} holds no optimizer state (a copy of "
+                            "best.pt?)")
+        return state
+    except DataError as exc:
+        hint = "no best.pt either"
+        if (out / "best.pt").is_file():
+            try:
+                b = load_checkpoint(out / "best.pt")
+                hint = (f"{out / 'best.pt'} (epoch {b.get('epoch')}) is intact and can be evaluated, "
+                        "but it holds no optimizer state, so training cannot continue from it")
+            except DataError:
+                hint = f"{out / 'best.pt'} is unreadable too"
+        raise DataError(
+            f"--resume: cannot resume: {exc}. {hint}. Fix: start the run again with --overwrite "
+            "(or in a new --out folder)"
+        ) from None
+
+
+# Train settings that may change on --resume without changing the result.
+_RESUME_FREE = {"epochs", "progress", "device", "num_workers", "checkpoint_every"}
+
+
+def _check_resume_config(cfg: Config, state: dict, out: Path, log) -> None:
+    old = state.get("config") or {}
+    new_model, old_model = cfg.model.to_dict(), old.get("model", {})
+    diff = [f"model.{k}: {old_model[k]!r} -> {v!r}" for k, v in new_model.items()
+            if k in old_model and old_model[k] != v]
+    if diff:
+        raise DataError(
+            f"--resume: the run in {out} was trained with other model settings ({'; '.join(diff)}); "
+            "resume with the run's own settings (ms2d train --out RUN --resume reads them from "
+            "its config.yaml) or start a new run in another --out folder"
+        )
+    new_train, old_train = cfg.to_dict()["train"], old.get("train", {})
+    changed = [f"train.{k}: {old_train.get(k)!r} -> {v!r}" for k, v in new_train.items()
+               if k not in _RESUME_FREE and k in old_train and old_train[k] != v]
+    if changed:
+        log(f"warning: --resume changes {'; '.join(changed)}; the result will differ from an "
+            "uninterrupted run")
+
+
+def _epoch_batches(n: int, batch_size: int, seed: int) -> list[list[int]]:
+    """The shuffled batches of one epoch, from a permutation drawn with its own generator.
+
+    The order depends only on ``(n, batch_size, seed)``, so a run resumed mid-epoch skips the
+    batches already done without loading them.
+    """
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    return [perm[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+def _rng_state() -> dict:
+    state = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["cpu"])
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, overwrite: bool = False,
@@ -125,19 +219,21 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
     and ``last.pt`` (for ``resume``). Returns a summary dict (also written to ``summary.json``)."""
     tc = cfg.train
     out = Path(out_dir)
-    _prepare_out(out, resume, overwrite)
+    _prepare_out(out, resume, overwrite, log)
     device = pick_device(tc.device)
+    state = _load_resume_state(out) if resume else None  # before reading data: fail fast
     data = splits or load_splits(cfg.data, ("train", "val"))
     if not data.train:
         raise DataError("the training split is empty")
     if not data.val:
         raise DataError("the validation split is empty: checkpoints are selected on validation")
-    state = load_checkpoint(out / "last.pt") if resume else None
     if state is not None:
         vocab = Vocab.from_list(state["vocab"])
     else:
         vocab = build_vocab(data.train)
     cfg.model = model_config(tc.model, cfg.model, feature_dim=data.store.dim, vocab_size=len(vocab))
+    if state is not None:
+        _check_resume_config(cfg, state, out, log)  # before config.yaml is rewritten
     save_config(cfg, out / "config.yaml")
     atomic_write_text(out / "manifest.json", json.dumps(run_manifest(cfg), indent=2))
 
@@ -157,61 +253,94 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
         log("word vectors: none given, embeddings are learnt from scratch")
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    start_epoch, best, history = 0, None, []
+    start_epoch, best, history, resume_step = 0, None, [], 0
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         start_epoch, best, history = state["epoch"], state.get("best"), state.get("history", [])
-        log(f"resumed from {out / 'last.pt'} after epoch {start_epoch}")
+        resume_step = int(state.get("step", 0))  # > 0: a mid-epoch checkpoint
+        log(f"resumed from {out / 'last.pt'} after epoch {start_epoch}"
+            + (f" and {resume_step} step(s) of epoch {start_epoch + 1}" if resume_step else ""))
     train_ds = MomentDataset(data.train, data.store, vocab, tc.max_words)
     feature_spec = {"dim": int(data.store.dim), "name": cfg.data.feature_name or "unknown",
                     "clip_seconds": float(cfg.data.clip_seconds)}
     amp = torch.autocast(device.type, dtype=torch.bfloat16) if tc.amp and device.type == "cuda" else nullcontext()
 
     stop = {"flag": False}
+    every = int(getattr(tc, "checkpoint_every", 0) or 0)  # mid-epoch checkpoints every N steps
+    last_saved = None if state is None else f"epoch {start_epoch}" + (
+        f", step {resume_step} of epoch {start_epoch + 1}" if resume_step else "")
 
-    def _sigint(signum, frame):  # first Ctrl-C: finish the step, save, exit
+    def _interrupt(signum, frame):  # first Ctrl-C / SIGTERM: finish the step, save, exit
         if stop["flag"]:
             raise KeyboardInterrupt
         stop["flag"] = True
-        log("interrupt: saving after this step (Ctrl-C again to abort)")
+        log(f"{signal.Signals(signum).name}: saving after this step (Ctrl-C again to abort)")
 
-    old_handler = signal.signal(signal.SIGINT, _sigint) if _main_thread() else None
+    def _checkpoint(epoch: int, extra: dict | None = None) -> dict:
+        return {"config": cfg.to_dict(), "model": model.state_dict(), "vocab": vocab.to_list(),
+                "feature_spec": feature_spec, "epoch": epoch, "best": best, "history": history,
+                "optimizer": opt.state_dict(), **(extra or {})}
+
+    handled = (signal.SIGINT, signal.SIGTERM)
+    old_handlers = {s: signal.signal(s, _interrupt) for s in handled} if _main_thread() else {}
     try:
         for epoch in range(start_epoch, tc.epochs):
-            torch.manual_seed(tc.seed * 1000 + epoch)  # epoch-local RNG: resume is exact
-            loader = _loader(train_ds, tc.batch_size, True, tc.seed * 1000 + epoch,
-                             tc.num_workers, device.type == "cuda")
-            model.train()
+            epoch_seed = tc.seed * 1000 + epoch
+            torch.manual_seed(epoch_seed)  # epoch-local RNG: resume at an epoch end is exact
+            batches = _epoch_batches(len(train_ds), tc.batch_size, epoch_seed)
             sums: dict[str, float] = {}
-            t0 = time.time()
+            t0, skip = time.time(), 0
+            if resume_step and epoch == start_epoch:  # mid-epoch checkpoint: replay exactly
+                if state.get("batches") == len(batches):
+                    skip, sums = resume_step, dict(state.get("sums", {}))
+                    t0 -= float(state.get("seconds", 0.0))
+                    _set_rng_state(state["rng"])
+                else:
+                    log(f"warning: the training pairs or train.batch_size changed since the "
+                        f"mid-epoch checkpoint; epoch {epoch + 1} restarts from its beginning")
+            loader = DataLoader(train_ds, batch_sampler=batches[skip:], collate_fn=collate,
+                                generator=torch.Generator().manual_seed(epoch_seed),
+                                num_workers=tc.num_workers, pin_memory=device.type == "cuda")
+            model.train()
             bar = tqdm(loader, desc=f"epoch {epoch + 1}/{tc.epochs}", disable=not tc.progress,
-                       leave=False)
-            for step, batch in enumerate(bar):
+                       leave=False, initial=skip, total=len(batches))
+            for step, batch in enumerate(bar, start=skip):
                 batch = _to(batch, device)
                 with amp:
-                    loss, parts = compute_loss(model, batch, cfg)
-                if not torch.isfinite(loss):
+                    loss, parts = compute_loss(model, batch, cfg, epoch)
+                loss_value = loss.item()
+                if not math.isfinite(loss_value):
                     raise NonFiniteLoss(
-                        f"non-finite loss ({float(loss)}) at epoch {epoch + 1}, batch {step} "
+                        f"non-finite loss ({loss_value}) at epoch {epoch + 1}, batch {step} "
                         f"(queries {[data.train[i].qid for i in batch['index'][:5].tolist()]} ...); "
                         f"parts {parts}. Lower train.lr or check the features for extreme values; "
-                        f"continue from the last checkpoint with --resume"
+                        + (f"{out / 'last.pt'} ({last_saved}) is intact: continue from it with "
+                           "--resume (e.g. with a lower train.lr=...)" if last_saved else
+                           "no checkpoint was written yet: start again with --overwrite")
                     )
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if tc.grad_clip > 0:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
                 opt.step()
-                for k, v in {"loss": float(loss), **parts}.items():
+                for k, v in {"loss": loss_value, **parts}.items():
                     sums[k] = sums.get(k, 0.0) + v
                 bar.set_postfix({k: f"{v / (step + 1):.3f}" for k, v in sums.items()})
+                done = step + 1
+                if stop["flag"] or (every and done % every == 0 and done < len(batches)):
+                    # a mid-epoch checkpoint: the RNG state and the step let --resume replay
+                    # the rest of the epoch exactly
+                    save_checkpoint(out / "last.pt", _checkpoint(epoch, {
+                        "step": done, "batches": len(batches), "rng": _rng_state(),
+                        "sums": dict(sums), "seconds": round(time.time() - t0, 2)}))
+                    last_saved = f"epoch {epoch}, step {done} of epoch {epoch + 1}"
                 if stop["flag"]:
                     break
             if stop["flag"]:
-                log("interrupted mid-epoch: last.pt keeps the last complete epoch; use --resume")
+                log(f"interrupted: {out / 'last.pt'} holds {last_saved}; continue with --resume")
                 break
-            n = max(len(loader), 1)
+            n = max(len(batches), 1)
             val, _ = evaluate_queries(model, data.val, data.store, vocab, cfg, device)
             entry = {"epoch": epoch + 1, **{k: v / n for k, v in sums.items()}, "val": val,
                      "seconds": round(time.time() - t0, 2)}
@@ -220,19 +349,21 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
             improved = best is None or score > best["score"]
             if improved:
                 best = {"epoch": epoch + 1, "score": score, "metric": tc.select_metric, "val": val}
-            ckpt = {"config": cfg.to_dict(), "model": model.state_dict(), "vocab": vocab.to_list(),
-                    "feature_spec": feature_spec, "epoch": epoch + 1, "best": best,
-                    "history": history, "optimizer": opt.state_dict()}
+            ckpt = _checkpoint(epoch + 1)
             if improved:
                 save_checkpoint(out / "best.pt", {k: v for k, v in ckpt.items() if k != "optimizer"})
             save_checkpoint(out / "last.pt", ckpt)
+            last_saved = f"epoch {epoch + 1}"
             atomic_write_text(out / "history.json", json.dumps(history, indent=2))
             parts_txt = " ".join(f"{k}={v / n:.4f}" for k, v in sums.items())
             log(f"epoch {epoch + 1}/{tc.epochs} {parts_txt} val {tc.select_metric}={score:.2f} "
                 f"mIoU={val['mIoU']:.2f}{' *' if improved else ''} ({entry['seconds']:.0f}s)")
+            if stop["flag"]:  # interrupted during validation: the epoch is saved, stop here
+                log(f"interrupted: {out / 'last.pt'} holds {last_saved}; continue with --resume")
+                break
     finally:
-        if old_handler is not None:
-            signal.signal(signal.SIGINT, old_handler)
+        for sig, handler in old_handlers.items():
+            signal.signal(sig, handler)
     summary = {"best": best, "epochs_done": len(history), "out": str(out), "device": str(device),
                "interrupted": stop["flag"]}
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))

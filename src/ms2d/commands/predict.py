@@ -1,0 +1,162 @@
+"""``ms2d predict``: rank the moments of one video for one or more sentence queries."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..api import CandidateScores
+    from ..inference import Moment
+
+NAME = "predict"
+HELP = ("Find the moments of a video that match sentence queries, with a trained checkpoint: "
+        "from a video file (needs ms2d[video]) or from a feature file.")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, metavar="RUN",
+                        help="run folder (its best.pt) or checkpoint .pt file")
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--video", metavar="FILE", help="a video file (mp4, mkv, avi ...)")
+    src.add_argument("--features", metavar="FILE",
+                     help="feature file (HDF5 or folder of .npy) holding --video-id")
+    parser.add_argument("--video-id", metavar="VID", help="the video's id in --features")
+    parser.add_argument("--query", "-q", action="append", required=True, metavar="TEXT",
+                        help="a sentence to search for; repeat for several queries")
+    parser.add_argument("--top-k", type=int, default=5, help="moments per query (default 5)")
+    parser.add_argument("--json", metavar="OUT.json", help="write the moments as JSON")
+    parser.add_argument("--plot", metavar="OUT.png",
+                        help="write a timeline of the best score per time position per query")
+    parser.add_argument("--gt", nargs=2, type=float, metavar=("START", "END"),
+                        help="a ground-truth moment (seconds): printed IoU, and drawn in --plot")
+    parser.add_argument("--duration", type=float, metavar="S",
+                        help="video length in seconds, for --features without a stored duration "
+                             "(default: clips x the checkpoint's clip length)")
+    parser.add_argument("--fps", type=float, default=None,
+                        help="with --video: frames sampled per second (default 2)")
+    parser.add_argument("--weights", metavar="PATH",
+                        help="with --video: local backbone weights, if the checkpoint's extractor "
+                             "needs them")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default auto)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..api import load, load_features
+    from ..eval.metrics import iou
+    from ..video.decode import VideoDependencyError
+
+    if args.features and not args.video_id:
+        print("ms2d predict: error: --features needs --video-id VID", file=sys.stderr)
+        return 2
+    if args.gt and not args.gt[0] < args.gt[1]:
+        print(f"ms2d predict: error: --gt START END needs START < END, got {args.gt}",
+              file=sys.stderr)
+        return 2
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            retriever = load(args.checkpoint, device=args.device)
+            if args.video:
+                video = retriever.encode_video(args.video, fps=args.fps, weights=args.weights,
+                                               progress=not args.quiet)
+                where = args.video
+            else:
+                video = load_features(args.features, args.video_id, duration=args.duration)
+                where = f"{args.video_id} in {args.features}"
+            scores = retriever.score(video, args.query, duration=args.duration)
+            if args.top_k < 1:
+                raise ValueError(f"--top-k must be >= 1, got {args.top_k}")
+            moments = scores.moments(args.top_k, retriever.nms)
+    except (ValueError, TypeError, VideoDependencyError) as exc:
+        print(f"ms2d predict: error: {exc}", file=sys.stderr)
+        return 2
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+
+    spec = retriever.feature_spec
+    print(f"checkpoint: {retriever.source} ({spec['name']}, {spec['dim']}-d, "
+          f"{spec['clip_seconds']:g} s clips)")
+    print(f"video: {where} ({scores.duration:.2f} s, {video.num_clips} clips)")
+    result: dict[str, Any] = {"checkpoint": str(args.checkpoint), "video": where,
+                              "duration": scores.duration, "num_clips": video.num_clips,
+                              "feature_spec": spec, "queries": []}
+    if args.gt:
+        result["gt"] = list(args.gt)
+    for query, ms in zip(args.query, moments):
+        print(f"\n{query!r}")
+        print(f"  {'rank':>4}  {'start':>8}  {'end':>8}  {'score':>6}")
+        for rank, m in enumerate(ms, 1):
+            print(f"  {rank:>4}  {m.start:>8.2f}  {m.end:>8.2f}  {m.score:>6.3f}")
+        entry: dict[str, Any] = {"query": query, "moments": [
+            {"rank": r, "start": m.start, "end": m.end, "score": m.score}
+            for r, m in enumerate(ms, 1)]}
+        if args.gt and ms:
+            top1 = float(iou([ms[0].start, ms[0].end], args.gt))
+            best = max(float(iou([m.start, m.end], args.gt)) for m in ms)
+            print(f"  ground truth {args.gt[0]:.2f}-{args.gt[1]:.2f}: IoU of #1 {top1:.2f}, "
+                  f"best IoU in top {len(ms)} {best:.2f}")
+            entry.update({"iou_top1": top1, f"iou_best_top{len(ms)}": best})
+        result["queries"].append(entry)
+    if args.json:
+        from ..utils import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps(result, indent=2))
+        print(f"\nwrote {args.json}")
+    if args.plot:
+        plot_timeline(scores, moments, Path(args.plot), gt=tuple(args.gt) if args.gt else None,
+                      title=where)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def plot_timeline(scores: CandidateScores, moments: list[list[Moment]], path: Path, *,
+                  gt: tuple[float, float] | None = None, title: str = "") -> None:
+    """One panel per query: the best score of any candidate covering each time position, the
+    ranked predictions as shaded spans (#1 darkest) and the ground truth when given."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    times, best = scores.timeline(points=400)
+    n = len(scores.queries)
+    fig, axes = plt.subplots(n, 1, figsize=(10, 2.2 * n + 0.6), sharex=True, squeeze=False)
+    for ax, query, row, ms in zip(axes[:, 0], scores.queries, best, moments):
+        # upper ~55% of the panel: the score curve; lower part: one lane per ranked moment
+        lo, hi = float(row.min()), float(row.max())
+        span = max(hi - lo, 1e-3)
+        ax.set_ylim(lo - span * 1.0, hi + span * 0.15)
+        ax.plot(times, row, color="tab:blue", lw=1.5, label="best score covering t")
+        if gt is not None:
+            ax.axvspan(gt[0], gt[1], facecolor="tab:green", alpha=0.12, edgecolor="tab:green",
+                       hatch="//", lw=1.0, label="ground truth")
+        lanes = ax.get_xaxis_transform()  # x in seconds, y in axes fraction
+        step = 0.4 / max(len(ms), 1)
+        for rank, m in enumerate(ms, 1):
+            y = 0.42 - step * (rank - 0.5)
+            ax.hlines(y, m.start, m.end, colors="tab:orange", lw=max(2.0, 9 - rank),
+                      alpha=1.0 if rank == 1 else 0.6, transform=lanes,
+                      label="ranked predictions" if rank == 1 else None)
+            ax.text(m.end, y, f" #{rank} {m.score:.3f}", transform=lanes, va="center",
+                    fontsize=6.5)
+        ax.set_title(query if len(query) < 90 else query[:87] + "...", fontsize=9, loc="left")
+        ax.set_yticks([lo, (lo + hi) / 2, hi], [f"{v:.3f}" for v in (lo, (lo + hi) / 2, hi)])
+        ax.set_ylabel("score", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0, 0].legend(fontsize=7, loc="upper right", ncol=3)
+    axes[-1, 0].set_xlabel("time (s)")
+    axes[-1, 0].set_xlim(0, scores.duration)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(path)
