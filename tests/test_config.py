@@ -36,3 +36,10 @@ def test_round_trip():
     cfg = resolve("charades-sta", ["train.seed=7"])
     again = Config.from_dict(cfg.to_dict())
     assert again.to_dict() == cfg.to_dict()
+
+
+def test_bad_number_names_the_key():
+    with pytest.raises(ValueError, match="train.epochs: expected an integer"):
+        resolve(None, ["train.epochs=abc"])
+    with pytest.raises(ValueError, match="train.lr: expected a number"):
+        resolve(None, ["train.lr=fast"])

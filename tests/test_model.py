@@ -145,3 +145,36 @@ def test_tiny_model_golden_output():
     torch.manual_seed(0)
     again = MS2D(ModelConfig(**TINY)).eval()(feats, lengths, words, wl)
     assert torch.equal(out["logits"][0], again["logits"][0])
+
+
+@pytest.mark.parametrize("source", ["visual_mean", "visual", "cross"])
+def test_caption_inputs_and_whole_video_target(source):
+    model = MS2D(ModelConfig(**{**TINY, "caption_input": source, "caption_video": True}))
+    feats, lengths, words, wl = _batch()
+    out = model(feats, lengths, words, wl, captions=True)
+    assert [x.shape for x in out["nll"]] == [(3, 4), (3, 4)]
+    assert out["video_nll"].shape == (3, 1) and (out["video_nll"] > 0).all()
+
+
+def test_span_mean_matches_slices():
+    from ms2d.models.ms2d import span_mean
+
+    seq = torch.randn(2, 5, 3)
+    idx = torch.tensor([[0 * 5 + 2, 3 * 5 + 3], [1 * 5 + 4, 0]])
+    got = span_mean(seq, idx)
+    assert torch.allclose(got[0, 0], seq[0, 0:3].mean(0), atol=1e-6)
+    assert torch.allclose(got[0, 1], seq[0, 3], atol=1e-6)
+    assert torch.allclose(got[1, 0], seq[1, 1:5].mean(0), atol=1e-6)
+
+
+def test_label_scope_all_ranks_across_scales():
+    from ms2d.config import resolve
+    from ms2d.train.loop import compute_loss
+
+    cfg = resolve(None, ["train.label_scope=all"])
+    cfg.model = ModelConfig(**TINY)
+    model = MS2D(cfg.model)
+    feats, lengths, words, wl = _batch()
+    batch = {"feats": feats, "lengths": lengths, "words": words, "word_lengths": wl}
+    loss, parts = compute_loss(model, batch, cfg)
+    assert torch.isfinite(loss) and set(parts) == {"rgbce", "rec"}

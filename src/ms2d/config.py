@@ -94,12 +94,18 @@ def _coerce(current, value, key: str):
         return tuple(int(v) for v in value)
     if isinstance(current, (int, float)) and isinstance(value, str):
         value = yaml.safe_load(value)
-    if isinstance(current, float):
-        return float(value)
-    if isinstance(current, int):
-        if float(value) != int(float(value)):
-            raise ValueError(f"{key}: expected an integer, got {value!r}")
-        return int(value)
+    try:
+        if isinstance(current, float):
+            return float(value)
+        if isinstance(current, int):
+            if float(value) != int(float(value)):
+                raise ValueError(f"{key}: expected an integer, got {value!r}")
+            return int(value)
+    except (TypeError, ValueError) as exc:
+        if str(exc).startswith(key):
+            raise
+        kind = "an integer" if isinstance(current, int) else "a number"
+        raise ValueError(f"{key}: expected {kind}, got {value!r}") from None
     return str(value)
 
 

@@ -165,9 +165,12 @@ def _is_number(x: object) -> bool:
 def _number(x: object, what: str, where: str, fix: str) -> float:
     if not _is_number(x):
         raise DataError(f"{where}: {what} must be a number, got {x!r}. {fix}")
-    v = float(x)  # type: ignore[arg-type]
+    try:
+        v = float(x)  # type: ignore[arg-type]
+    except OverflowError:  # an integer beyond the float range
+        v = math.inf
     if not math.isfinite(v):
-        raise DataError(f"{where}: {what} is not finite ({x!r}). {fix}")
+        raise DataError(f"{where}: {what} is not finite ({str(x)[:40]!r}). {fix}")
     return v
 
 
@@ -233,6 +236,11 @@ def _load_json(path: Path) -> Any:
     text = _read_text(path)
     try:
         return json.loads(text)
+    except RecursionError:
+        raise DataError(
+            f"{path}: malformed JSON (nested too deeply to be an annotation file). "
+            "Fix: repair or re-download the file."
+        ) from None
     except json.JSONDecodeError as exc:
         raise DataError(
             f"{path}: line {exc.lineno}, column {exc.colno}: malformed JSON ({exc.msg}). "
@@ -406,6 +414,8 @@ def _read_jsonl(path: Path) -> list[_Raw]:
         where = f"{path}: line {lineno}"
         try:
             obj = json.loads(line)
+        except RecursionError:
+            raise DataError(f"{where}: malformed JSON (nested too deeply).") from None
         except json.JSONDecodeError as exc:
             raise DataError(
                 f"{where}: malformed JSON ({exc.msg} at column {exc.colno}). Fix: one JSON "

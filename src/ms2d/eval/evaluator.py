@@ -62,6 +62,8 @@ def _read_jsonl(path: PathLike, example: str) -> Iterator[tuple[int, dict[str, A
                 continue
             try:
                 obj = json.loads(line)
+            except RecursionError:
+                raise DataError(f"{path}, line {lineno}: not valid JSON (nested too deeply)") from None
             except json.JSONDecodeError as exc:
                 raise DataError(
                     f"{path}, line {lineno}: not valid JSON ({exc.msg} at column {exc.colno}); "

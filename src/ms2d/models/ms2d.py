@@ -73,7 +73,8 @@ class MS2D(nn.Module):
         out = {"logits": logits, "masks": self.masks(feats.device)}
         if captions:
             source = {"visual": vmaps, "cross": fused, "visual_mean": seqs}[self.cfg.caption_input]
-            out.update(self.evaluate_moments(source, logits, words, word_lengths))
+            video_mean = seqs[0].mean(1) if self.cfg.caption_input == "visual_mean" else None
+            out.update(self.evaluate_moments(source, logits, words, word_lengths, video_mean))
         return out
 
     def select(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -88,7 +89,7 @@ class MS2D(nn.Module):
             idx = torch.cat([idx, valid[pick]], 1)
         return idx
 
-    def evaluate_moments(self, source, logits, words, word_lengths) -> dict:
+    def evaluate_moments(self, source, logits, words, word_lengths, video_mean=None) -> dict:
         """Top-K per scale -> caption module -> per-candidate NLL.
 
         ``source`` per scale: a map ``[B, d, N, N]`` (the max-pooled ``F^j`` or the fused
@@ -105,10 +106,17 @@ class MS2D(nn.Module):
                 continue
             flat = src.flatten(2)  # [B, d, N*N]
             feats.append(flat.gather(2, idx[:, None].expand(-1, flat.shape[1], -1)).transpose(1, 2))
+        if self.cfg.caption_video:  # the sentence describes the video: a grounded extra target
+            feats.append(video_mean[:, None] if video_mean is not None else
+                         source[0].flatten(2).amax(2)[:, None])
         inputs, targets = self.caption_io(words, word_lengths)
         nll = self.caption(inputs, targets, torch.cat(feats, 1))
         sizes = [i.shape[1] for i in cand_idx]
-        return {"cand_index": cand_idx, "cand_logits": cand_logits, "nll": list(nll.split(sizes, 1))}
+        out = {"cand_index": cand_idx, "cand_logits": cand_logits,
+               "nll": list(nll[:, : sum(sizes)].split(sizes, 1))}
+        if self.cfg.caption_video:
+            out["video_nll"] = nll[:, sum(sizes):]
+        return out
 
     def caption_io(self, words: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Teacher forcing: inputs ``<bos> w1 .. wL`` (some masked), targets ``w1 .. wL <eos>``."""

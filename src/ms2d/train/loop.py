@@ -79,7 +79,8 @@ def compute_loss(model: MS2D, batch: dict, cfg: Config, epoch_index: int | None 
     l_bce = rg_bce(torch.cat(out["cand_logits"], 1), labels)
     if epoch_index is not None and epoch_index < tc.rec_warmup_epochs:
         l_bce = l_bce * 0.0  # warm-up: only the caption module learns
-    l_rec = reconstruction_loss(torch.cat(out["nll"], 1), batch["word_lengths"])
+    rec_nll = torch.cat(out["nll"] + ([out["video_nll"]] if "video_nll" in out else []), 1)
+    l_rec = reconstruction_loss(rec_nll, batch["word_lengths"])
     loss = l_bce + tc.rec_weight * l_rec
     return loss, {"rgbce": l_bce.item(), "rec": l_rec.item()}
 
@@ -225,6 +226,11 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
     data = splits or load_splits(cfg.data, ("train", "val"))
     if not data.train:
         raise DataError("the training split is empty")
+    for split, report in (getattr(data, "reports", None) or {}).items():
+        fixed = {k: v for k, v in report.items()
+                 if v and (k.startswith("clamped") or k.startswith("dropped"))}
+        if fixed:
+            log(f"annotations ({split}): " + ", ".join(f"{k}={v}" for k, v in fixed.items()))
     if not data.val:
         raise DataError("the validation split is empty: checkpoints are selected on validation")
     if state is not None:
@@ -262,8 +268,7 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
         log(f"resumed from {out / 'last.pt'} after epoch {start_epoch}"
             + (f" and {resume_step} step(s) of epoch {start_epoch + 1}" if resume_step else ""))
     train_ds = MomentDataset(data.train, data.store, vocab, tc.max_words)
-    feature_spec = {"dim": int(data.store.dim), "name": cfg.data.feature_name or "unknown",
-                    "clip_seconds": float(cfg.data.clip_seconds)}
+    feature_spec = _feature_spec(cfg, data.store)
     amp = torch.autocast(device.type, dtype=torch.bfloat16) if tc.amp and device.type == "cuda" else nullcontext()
 
     stop = {"flag": False}
@@ -368,6 +373,23 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
                "interrupted": stop["flag"]}
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
     return summary
+
+
+def _feature_spec(cfg: Config, store) -> dict:
+    """What the checkpoint records about its features. A file written by ``ms2d extract`` carries
+    its own spec (extractor, clip length, fps), which is the truth about that file and wins over
+    the preset's ``data.feature_name`` / ``data.clip_seconds``; other files use the config."""
+    from ..video.extract import read_feature_spec  # imports no video package at module level
+
+    spec = {"dim": int(store.dim), "name": cfg.data.feature_name or "unknown",
+            "clip_seconds": float(cfg.data.clip_seconds)}
+    found = read_feature_spec(cfg.data.features) if cfg.data.features else None
+    if found:
+        spec["name"] = str(found.get("name", spec["name"]))
+        spec["clip_seconds"] = float(found.get("clip_seconds", spec["clip_seconds"]))
+        if "fps" in found:
+            spec["fps"] = float(found["fps"])
+    return spec
 
 
 def _main_thread() -> bool:
