@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from ms2d.cli import main
@@ -115,3 +116,10 @@ def assert_same_weights(a: Path, b: Path) -> None:
     assert ta.keys() == tb.keys()
     differ = [k for k in ta if not torch.equal(ta[k], tb[k])]
     assert not differ, f"{len(differ)} tensors differ, e.g. {differ[:3]}"
+
+
+@pytest.fixture(autouse=True)
+def single_thread():
+    """Autouse in every module that imports it: in-process training on one torch thread."""
+    with one_thread():
+        yield

@@ -16,14 +16,16 @@ import numpy as np
 import pytest
 import torch
 
-from _tiny import TINY, cli, data_args, make_sim, one_thread, tree_hashes
+from _tiny import (
+    TINY,
+    cli,
+    data_args,
+    make_sim,
+    one_thread,
+    single_thread,  # noqa: F401  (autouse fixture)
+    tree_hashes,
+)
 from ms2d.data.annotations import read_annotations, write_annotations
-
-
-@pytest.fixture(autouse=True)
-def _single_thread():
-    with one_thread():
-        yield
 
 
 @pytest.fixture(scope="module")

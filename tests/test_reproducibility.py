@@ -10,14 +10,16 @@ import yaml
 
 import ms2d
 import ms2d.reproducibility as repro
-from _tiny import TINY, assert_same_weights, cli, data_args, make_sim, one_thread, state_tensors
+from _tiny import (
+    TINY,
+    assert_same_weights,
+    cli,
+    data_args,
+    make_sim,
+    single_thread,  # noqa: F401  (autouse fixture)
+    state_tensors,
+)
 from ms2d.reproducibility import hash_input
-
-
-@pytest.fixture(autouse=True)
-def _single_thread():
-    with one_thread():
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from _tiny import (
     cli,
     make_sim,
     one_thread,
+    single_thread,  # noqa: F401  (autouse fixture)
     start_cli,
     train_args,
     tree_hashes,
@@ -29,12 +30,6 @@ from _tiny import (
 from ms2d.train.checkpoint import load_checkpoint
 
 EPOCHS = 3
-
-
-@pytest.fixture(autouse=True)
-def _single_thread():
-    with one_thread():
-        yield
 
 
 @pytest.fixture(scope="module")
