@@ -23,6 +23,7 @@ class TrainConfig:
     supervision: str = "weak"  # "weak" (the paper) or "full" (2D-TAN scaled-IoU BCE)
     label_rule: str = "rank"  # pseudo-label rule: rank (default), paper, softmax (docs/design.md)
     label_scope: str = "scale"  # rank candidates within each scale ("scale") or across all ("all")
+    complement_weight: float = 1.0  # evidence = nll(span) - w * nll(rest of the video)
     rec_warmup_epochs: int = 0  # epochs at the start where only L_rec trains (RG-BCE off)
     l_min: float = 0.1
     l_max: float = 0.7

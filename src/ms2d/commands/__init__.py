@@ -7,6 +7,7 @@ Each module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args
 COMMANDS = [
     "quickstart",
     "simulate",
+    "simulate_features",
     "train",
     "evaluate",
     "predict",

@@ -28,6 +28,7 @@ class ModelConfig:
     caption_input: str = "visual_mean"  # "visual" (max-pooled F^j), "visual_mean" (span mean), "cross" (F_cro, the paper)
     caption_fusion: str = "concat"  # "concat" or "product"
     word_mask: float = 0.6  # share of teacher-forcing input words replaced by <mask>
+    caption_complement: bool = False  # also caption the rest of the video (for contrast labels)
     caption_video: bool = False  # also reconstruct from the whole video (L_rec only, no label)
     explore: int = 10  # extra random candidates per scale (0 = only the top-K, the paper)
 

@@ -20,6 +20,8 @@ class MS2D(nn.Module):
         super().__init__()
         if cfg.vocab_size <= len((PAD, BOS, EOS, MASK)):
             raise ValueError("ModelConfig.vocab_size must be set from the training vocabulary")
+        if cfg.caption_complement and cfg.caption_input != "visual_mean":
+            raise ValueError("caption_complement needs caption_input='visual_mean'")
         if cfg.caption_input not in ("visual", "cross", "visual_mean"):
             raise ValueError(
                 f"unknown caption_input {cfg.caption_input!r}: 'visual', 'visual_mean' or 'cross'"
@@ -96,13 +98,15 @@ class MS2D(nn.Module):
         ``F_cro``) or, for ``caption_input="visual_mean"``, the segments ``[B, N, d]`` whose mean
         over each candidate's span is taken.
         """
-        cand_idx, cand_logits, feats = [], [], []
+        cand_idx, cand_logits, feats, comps = [], [], [], []
         for src, lg, mask in zip(source, logits, self.masks(words.device)):
             idx = self.select(lg, mask)
             cand_idx.append(idx)
             cand_logits.append(lg.flatten(1).gather(1, idx))
             if src.dim() == 3:
                 feats.append(span_mean(src, idx))
+                if self.cfg.caption_complement:
+                    comps.append(complement_mean(src, idx))
                 continue
             flat = src.flatten(2)  # [B, d, N*N]
             feats.append(flat.gather(2, idx[:, None].expand(-1, flat.shape[1], -1)).transpose(1, 2))
@@ -114,6 +118,10 @@ class MS2D(nn.Module):
         sizes = [i.shape[1] for i in cand_idx]
         out = {"cand_index": cand_idx, "cand_logits": cand_logits,
                "nll": list(nll[:, : sum(sizes)].split(sizes, 1))}
+        if comps:  # how well the rest of the video explains the sentence (labels only)
+            with torch.no_grad():
+                comp_nll = self.caption(inputs, targets, torch.cat(comps, 1))
+            out["complement_nll"] = list(comp_nll.split(sizes, 1))
         if self.cfg.caption_video:
             out["video_nll"] = nll[:, sum(sizes):]
         return out
@@ -141,3 +149,12 @@ def span_mean(seq: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     hi = cs.gather(1, (y + 1)[..., None].expand(-1, -1, d))
     lo = cs.gather(1, x[..., None].expand(-1, -1, d))
     return (hi - lo) / (y - x + 1).clamp(min=1)[..., None].to(seq.dtype)
+
+
+def complement_mean(seq: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Mean of ``seq [B, N, d]`` outside each candidate's span (zeros for the whole video)."""
+    n = seq.shape[1]
+    x, y = idx // n, idx % n
+    inside = span_mean(seq, idx) * (y - x + 1)[..., None].to(seq.dtype)
+    rest = (n - (y - x + 1)).clamp(min=1)[..., None].to(seq.dtype)
+    return (seq.sum(1, keepdim=True) - inside) / rest

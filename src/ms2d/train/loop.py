@@ -71,11 +71,18 @@ def compute_loss(model: MS2D, batch: dict, cfg: Config, epoch_index: int | None 
             for n, lg, m in zip(model.cfg.scales, out["logits"], out["masks"])
         ) / len(out["logits"])
         return loss, {"iou_bce": loss.item()}
+    evidence = out["nll"]
+    if "complement_nll" in out:  # contrast: a span should explain the sentence better than
+        if tc.label_rule == "paper":  # the rest of its video does
+            raise ValueError("the paper's label rule needs positive NLLs: use train.label_rule="
+                             "rank or softmax with model.caption_complement=true")
+        w = tc.complement_weight
+        evidence = [n - w * c for n, c in zip(out["nll"], out["complement_nll"])]
     if tc.label_scope == "scale":  # the paper: labels normalised within each scale's K
-        labels = torch.cat([pseudo_labels(nll, tc.label_rule, tc.l_min, tc.l_max)
-                            for nll in out["nll"]], 1)
+        labels = torch.cat([pseudo_labels(e, tc.label_rule, tc.l_min, tc.l_max)
+                            for e in evidence], 1)
     else:  # "all": one ranking over the candidates of every scale
-        labels = pseudo_labels(torch.cat(out["nll"], 1), tc.label_rule, tc.l_min, tc.l_max)
+        labels = pseudo_labels(torch.cat(evidence, 1), tc.label_rule, tc.l_min, tc.l_max)
     l_bce = rg_bce(torch.cat(out["cand_logits"], 1), labels)
     if epoch_index is not None and epoch_index < tc.rec_warmup_epochs:
         l_bce = l_bce * 0.0  # warm-up: only the caption module learns

@@ -1,0 +1,468 @@
+"""Simulated clip features for the *real* annotation files (Charades-STA, ActivityNet Captions).
+
+The real datasets' video features are multi-GB downloads that are often unavailable; their
+annotation files are small. This module writes a feature file, in the layout of the real one,
+for every video of a list of real :class:`~ms2d.data.records.Query` records, so that the exact
+public-dataset commands (``ms2d train --dataset charades-sta ...``) can be run end to end and
+shown to learn. ``docs/datasets.md`` ("Simulated features for the real annotations") tells the
+story; in short:
+
+* **Words.** Each sentence is tokenized (:func:`ms2d.data.text.tokenize`); its *content words*
+  are the tokens minus a small stopword list (articles, pronouns, auxiliaries, prepositions,
+  the subjects "person"/"someone", ...). Each content word is reduced to a crude stem
+  (``opens``/``opening``/``opened`` -> ``open``) so that inflections look alike, and every stem
+  gets a fixed random latent code drawn from an RNG keyed by ``seed`` and a stable hash
+  (BLAKE2b) of the stem: the same word has the same code in every run, split and file.
+* **Appearance.** The *verb-ish* word is the first content word ending in ``-ing``/``-ed``
+  (else the first content word), the *noun-ish* word the first content word after it. The
+  sentence's event appearance is a nonlinear function of their codes: a fixed random 2-layer
+  tanh MLP over ``[verb code, noun code, context]`` (the context is the mean elementwise product
+  of the other content words' codes with the verb and noun codes), plus pure verb x noun
+  product dimensions, projected to ``dim`` by a fixed random orthonormal basis and normalised to
+  unit norm. It is not a sum of word-wise parts.
+* **Videos.** ``T = max(1, round(duration * clips_per_second))`` clips. Each clip is a per-video
+  background vector + slow drift (low-frequency sinusoids) + Gaussian noise, and every sentence
+  of the video adds its appearance (perturbed a little per instance, strength 0.8-1.2) inside
+  its own ground-truth window with short ramps; overlapping windows add up. The scales match
+  the built-in simulator (:mod:`ms2d.data.simulate`): unit-norm event, background norm 1.0,
+  drift 0.3, noise 0.6, everything times ``sqrt(dim)``.
+
+Everything is deterministic for a seed, and a video's features depend only on the seed, its id,
+its duration and its own (sentence, window) pairs, not on which other videos are written.
+
+Public API: :func:`simulate_features`, :func:`content_words`, :func:`stem`,
+:func:`word_code`, :func:`sentence_appearance`, :func:`num_clips`, :data:`STOPWORDS`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from .records import DataError, Query
+from .text import tokenize
+
+__all__ = [
+    "LAYOUTS",
+    "STOPWORDS",
+    "content_words",
+    "num_clips",
+    "sentence_appearance",
+    "simulate_features",
+    "stem",
+    "word_code",
+]
+
+LAYOUTS = ("flat", "grouped")
+_FORMAT = "ms2d-simulated-real-features-1"
+
+#: Tokens that carry no visual content: articles, pronouns, auxiliaries, conjunctions,
+#: prepositions/particles and the generic subjects of Charades-STA sentences.
+STOPWORDS: frozenset[str] = frozenset(
+    """
+    a an the this that these those some any another other
+    person persons someone somebody people
+    i you he she it we they me him us them his her hers its our their your my
+    is are was were be been being am do does did has have had will would can could
+    then and or but so while as also again just still there here now when where who which what
+    to of in on at by for with from into onto over under up down out off about around through
+    after before away back along across against behind near next toward towards than
+    very too s t
+    """.split()
+)
+
+# parameters of the generative story (see the module docstring)
+_CODE_DIM = 16  # width of a word's latent code
+_HIDDEN = 64  # hidden width of the random tanh MLP
+_GAIN = 2.5  # pre-activation scale of the tanh (larger: more nonlinear)
+_CONTEXT_GAIN = 0.7  # weight of the context input of the MLP
+_SEM_DIM = 32  # MLP output width
+_INTER_DIM = 16  # pure verb x noun product dimensions
+_INTER_WEIGHT = 0.35  # share of the appearance energy in the product dimensions
+_JITTER = 0.2  # per-instance perturbation (relative norm) of an event's appearance
+_STRENGTH = (0.8, 1.2)  # per-instance strength of the event signal
+_RAMP = 0.1  # ramp up / down over this fraction of the window
+_BACKGROUND = 1.0  # norm of the per-video background vector
+_DRIFT = 0.3  # norm of the slow drift
+_DRIFT_PERIODS = (20.0, 90.0)  # seconds
+_NOISE = 0.6  # norm of the i.i.d. clip noise
+_MC_SAMPLES = 4096  # Monte Carlo samples that centre and scale the appearance parts
+
+# RNG stream ids
+_S_WORLD, _S_WORD, _S_VIDEO, _S_EVENT, _S_BASIS = 0, 1, 2, 3, 4
+
+
+# --------------------------------------------------------------------------------------------
+# words
+
+
+def _hash_words(text: str) -> list[int]:
+    """A stable 128-bit hash of ``text`` as four 32-bit words (an RNG seed fragment)."""
+    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+    return [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
+
+
+_UNDOUBLE = set("bdgmnprt")
+
+
+def stem(word: str) -> str:
+    """A crude suffix-stripping stem, so that inflections share a latent code.
+
+    >>> [stem(w) for w in ("opens", "opening", "opened", "open")]
+    ['open', 'open', 'open', 'open']
+    >>> [stem(w) for w in ("putting", "puts", "put", "closes", "closing", "close")]
+    ['put', 'put', 'put', 'clos', 'clos', 'clos']
+    """
+    w = word
+    if len(w) >= 6 and w.endswith("ing"):
+        w = w[:-3]
+    elif len(w) >= 5 and w.endswith(("ied", "ies")):
+        w = w[:-3] + "y"
+    elif len(w) >= 5 and w.endswith("ed"):
+        w = w[:-2]
+    elif len(w) >= 5 and w.endswith("es") and (w[-3] in "sxz" or w[-4:-2] in ("ch", "sh")):
+        w = w[:-2]
+    elif len(w) >= 4 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        w = w[:-1]
+    if len(w) >= 4 and w[-1] == w[-2] and w[-1] in _UNDOUBLE:
+        w = w[:-1]  # putting -> putt -> put, grabbed -> grabb -> grab
+    if len(w) >= 4 and w.endswith("e"):
+        w = w[:-1]  # close / closing / closed -> clos
+    return w
+
+
+def content_words(sentence: str) -> list[str]:
+    """The tokens of ``sentence`` that are not in :data:`STOPWORDS`, in order (unstemmed).
+
+    A sentence made only of stopwords falls back to all its tokens; one with no token at all to
+    the stripped, lower-cased sentence itself.
+    """
+    tokens = tokenize(sentence)
+    words = [t for t in tokens if t not in STOPWORDS]
+    if words:
+        return words
+    if tokens:
+        return tokens
+    return [sentence.strip().lower() or "<empty>"]
+
+
+# frequent words that end like a verb form but are not one
+_NOT_VERBS = frozenset(
+    "thing things something anything nothing everything ceiling clothing building evening "
+    "morning ring king string swing bed red shed sled".split()
+)
+
+
+def _verbish(word: str) -> bool:
+    return word not in _NOT_VERBS and (
+        (len(word) >= 5 and word.endswith("ing")) or (len(word) >= 4 and word.endswith("ed"))
+    )
+
+
+def _roles(words: Sequence[str]) -> tuple[str, str, list[str]]:
+    """(verb-ish, noun-ish, other content words) of a non-empty content-word list, as stems."""
+    vi = next((i for i, w in enumerate(words) if _verbish(w)), 0)
+    ni = vi + 1 if vi + 1 < len(words) else (0 if vi > 0 else vi)
+    verb, noun = stem(words[vi]), stem(words[ni])
+    rest = []
+    for i, w in enumerate(words):
+        s = stem(w)
+        if i not in (vi, ni) and s not in (verb, noun) and s not in rest:
+            rest.append(s)
+    return verb, noun, rest
+
+
+@lru_cache(maxsize=65536)
+def _code(key: str, seed: int) -> np.ndarray:
+    rng = np.random.default_rng([seed, _S_WORD, *_hash_words(key)])
+    code = rng.standard_normal(_CODE_DIM)
+    code.flags.writeable = False
+    return code
+
+
+def word_code(word: str, seed: int = 0) -> np.ndarray:
+    """The fixed latent code (length 16) of ``word``'s stem for ``seed`` (a copy)."""
+    return _code(stem(word.lower()), int(seed)).copy()
+
+
+# --------------------------------------------------------------------------------------------
+# the world: the fixed random functions from word codes to appearances
+
+
+@dataclass(frozen=True)
+class _World:
+    w1: np.ndarray  # [3c, H]
+    b1: np.ndarray  # [H]
+    w2: np.ndarray  # [H, S]
+    mlp_mean: np.ndarray  # [S]
+    mlp_rms: float
+    pa: np.ndarray  # [c, I]
+    po: np.ndarray  # [c, I]
+    inter_rms: float
+
+
+def _context(a: np.ndarray, o: np.ndarray, ctx: np.ndarray) -> np.ndarray:
+    """Mean elementwise product of the other words' codes ``ctx [..., K, c]`` with the verb and
+    noun codes (``[..., c]``); zeros when there are none (K = 0)."""
+    if ctx.shape[-2] == 0:
+        return np.zeros_like(a)
+    return ((a[..., None, :] + o[..., None, :]) * ctx).mean(-2) / math.sqrt(2.0)
+
+
+def _mlp(world: _World, a: np.ndarray, o: np.ndarray, context: np.ndarray) -> np.ndarray:
+    x = np.concatenate([a, o, _CONTEXT_GAIN * context], axis=-1)
+    return np.tanh(x @ world.w1 + world.b1) @ world.w2
+
+
+@lru_cache(maxsize=8)
+def _world(seed: int) -> _World:
+    rng = np.random.default_rng([seed, _S_WORLD])
+    c, h = _CODE_DIM, _HIDDEN
+    w1 = rng.standard_normal((3 * c, h)) * (_GAIN / math.sqrt(2 * c))
+    b1 = rng.standard_normal(h) * 0.5
+    w2 = rng.standard_normal((h, _SEM_DIM)) / math.sqrt(h)
+    pa = rng.standard_normal((c, _INTER_DIM)) / math.sqrt(c)
+    po = rng.standard_normal((c, _INTER_DIM)) / math.sqrt(c)
+
+    # Monte Carlo over random words: centre the MLP part (a common component would make every
+    # event look alike) and scale both parts to unit RMS norm.
+    mc = np.random.default_rng([seed, _S_WORLD, 1])
+    a = mc.standard_normal((_MC_SAMPLES, c))
+    o = mc.standard_normal((_MC_SAMPLES, c))
+    ctx = mc.standard_normal((_MC_SAMPLES, 2, c))
+    has_ctx = mc.random(_MC_SAMPLES) < 0.5
+    context = np.where(has_ctx[:, None], _context(a, o, ctx), 0.0)
+    tmp = _World(w1, b1, w2, np.zeros(_SEM_DIM), 1.0, pa, po, 1.0)
+    mlp = _mlp(tmp, a, o, context)
+    mean = mlp.mean(0)
+    mlp_rms = float(np.sqrt(((mlp - mean) ** 2).sum(-1).mean()))
+    inter = (a @ pa) * (o @ po)
+    inter_rms = float(np.sqrt((inter**2).sum(-1).mean()))
+    return _World(w1, b1, w2, mean, max(mlp_rms, 1e-12), pa, po, max(inter_rms, 1e-12))
+
+
+@lru_cache(maxsize=8)
+def _basis(seed: int, dim: int) -> np.ndarray:
+    """Fixed random projection ``[dim, S]`` of the semantic space (orthonormal if dim >= S)."""
+    s = _SEM_DIM + _INTER_DIM
+    basis = np.random.default_rng([seed, _S_BASIS, dim]).standard_normal((dim, s))
+    if dim >= s:
+        basis, _ = np.linalg.qr(basis)
+    else:
+        basis /= math.sqrt(dim)
+    basis.flags.writeable = False
+    return basis
+
+
+def _semantic(sentence: str, seed: int) -> np.ndarray:
+    world = _world(seed)
+    verb, noun, rest = _roles(content_words(sentence))
+    a, o = _code(verb, seed), _code(noun, seed)
+    ctx = np.array([_code(w, seed) for w in rest]).reshape(len(rest), _CODE_DIM)
+    mlp = (_mlp(world, a, o, _context(a, o, ctx)) - world.mlp_mean) / world.mlp_rms
+    inter = (a @ world.pa) * (o @ world.po) / world.inter_rms
+    return np.concatenate([mlp * math.sqrt(1 - _INTER_WEIGHT), inter * math.sqrt(_INTER_WEIGHT)])
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / max(float(np.linalg.norm(x)), 1e-12)
+
+
+def sentence_appearance(sentence: str, dim: int, seed: int = 0) -> np.ndarray:
+    """The unit-norm event appearance (length ``dim``, before the ``sqrt(dim)`` feature scale
+    and the per-instance perturbation) of a sentence."""
+    if dim < 1:
+        raise ValueError(f"dim must be >= 1, got {dim}")
+    return _unit(_basis(int(seed), int(dim)) @ _semantic(sentence, int(seed)))
+
+
+# --------------------------------------------------------------------------------------------
+# videos
+
+
+def num_clips(duration: float, clips_per_second: float) -> int:
+    """Clips of a video: ``max(1, round(duration * clips_per_second))``."""
+    return max(1, int(round(float(duration) * float(clips_per_second))))
+
+
+def _envelope(t0: np.ndarray, t1: np.ndarray, start: float, end: float) -> np.ndarray:
+    """Mean event envelope over each clip ``[t0, t1)`` (8 sub-samples per clip), ramping up over
+    the first and down over the last ``_RAMP`` of the window."""
+    sub = (np.arange(8) + 0.5) / 8.0
+    t = t0[:, None] + (t1 - t0)[:, None] * sub[None, :]
+    u = (t - start) / max(end - start, 1e-9)
+    env = np.clip(np.minimum(u, 1.0 - u) / _RAMP, 0.0, 1.0)
+    return np.where((u >= 0) & (u <= 1), env, 0.0).mean(1)
+
+
+def _video_features(
+    vid: str,
+    duration: float,
+    events: Sequence[tuple[str, tuple[float, float]]],
+    dim: int,
+    clips_per_second: float,
+    seed: int,
+) -> np.ndarray:
+    n = num_clips(duration, clips_per_second)
+    edges = np.linspace(0.0, duration, n + 1)
+    t0, t1 = edges[:-1], edges[1:]
+    centre = (t0 + t1) / 2
+
+    rng = np.random.default_rng([seed, _S_VIDEO, *_hash_words(vid)])
+    x = np.broadcast_to(rng.standard_normal(dim) * (_BACKGROUND / math.sqrt(dim)), (n, dim)).copy()
+    n_sin = 3
+    periods = rng.uniform(*_DRIFT_PERIODS, n_sin)
+    phases = rng.uniform(0, 2 * math.pi, n_sin)
+    dirs = rng.standard_normal((n_sin, dim)) * (_DRIFT * math.sqrt(2.0 / (n_sin * dim)))
+    x += np.sin(2 * math.pi * centre[:, None] / periods[None, :] + phases[None, :]) @ dirs
+    x += rng.standard_normal((n, dim)) * (_NOISE / math.sqrt(dim))
+
+    basis = _basis(seed, dim)
+    s = basis.shape[1]
+    for sentence, (start, end) in events:
+        # per-instance draws keyed by the event itself: independent of the other events' order
+        erng = np.random.default_rng(
+            [seed, _S_EVENT, *_hash_words(vid), *_hash_words(f"{start!r} {end!r} {sentence}")]
+        )
+        sem = _semantic(sentence, seed)
+        jitter = erng.standard_normal(s) * (_JITTER * float(np.linalg.norm(sem)) / math.sqrt(s))
+        signal = _unit(basis @ (sem + jitter)) * erng.uniform(*_STRENGTH)
+        x += _envelope(t0, t1, start, end)[:, None] * signal[None, :]
+    return (x * math.sqrt(dim)).astype(np.float32)
+
+
+def _group(queries: Iterable[Query]) -> tuple[dict[str, dict], dict[str, int]]:
+    """Queries -> ``vid -> {"duration", "events": [(sentence, window), ...]}`` (deduplicated)."""
+    videos: dict[str, dict] = {}
+    counts = {"pairs": 0, "events": 0, "duplicates": 0, "no_window": 0}
+    for q in queries:
+        counts["pairs"] += 1
+        v = videos.setdefault(q.vid, {"duration": float(q.duration), "events": [], "seen": set()})
+        if not math.isclose(v["duration"], float(q.duration), rel_tol=1e-9, abs_tol=1e-6):
+            raise DataError(
+                f"video {q.vid!r} has two durations ({v['duration']!r} and {q.duration!r}) in the "
+                "given queries. Fix: simulate one dataset at a time / make the durations agree."
+            )
+        if q.window is None:
+            counts["no_window"] += 1
+            continue
+        s, e = (min(max(float(t), 0.0), v["duration"]) for t in q.window)
+        key = (q.sentence.strip(), s, e)
+        if key in v["seen"]:
+            counts["duplicates"] += 1
+            continue
+        v["seen"].add(key)
+        if e > s:
+            v["events"].append((q.sentence.strip(), (s, e)))
+            counts["events"] += 1
+    for v in videos.values():
+        del v["seen"]
+    return videos, counts
+
+
+def simulate_features(
+    queries: Sequence[Query],
+    out_path: str | os.PathLike[str],
+    *,
+    layout: str,
+    dim: int,
+    clips_per_second: float,
+    seed: int = 0,
+    dataset_key: str = "c3d_features",
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Write simulated features for every video of ``queries`` to the HDF5 file ``out_path``.
+
+    ``layout="flat"``: one float32 dataset ``[T, dim]`` per video id at the root (Charades-STA
+    I3D style); ``layout="grouped"``: one group per video id holding the dataset
+    ``dataset_key`` (ActivityNet C3D style). ``T = max(1, round(duration * clips_per_second))``.
+    Typical values: Charades-STA ``dim=1024`` (I3D) with ``clips_per_second=1.0`` (the real I3D
+    files have about 6 clips/s, 4-frame clips at 24 fps; 1 clip/s keeps the file small, the
+    model pools to its map size anyway), ActivityNet ``dim=500`` (C3D) with
+    ``clips_per_second=0.5`` (the real C3D features have about 2 per second).
+
+    Every (sentence, window) pair of a video is added in its window (identical pairs once;
+    queries without a window add nothing). The root attribute ``ms2d_simulation`` holds the
+    parameters as JSON. The file is written to a temporary file next to ``out_path`` and moved
+    into place atomically. Raises ``FileExistsError`` if ``out_path`` exists, unless
+    ``overwrite``. Returns summary stats (videos, pairs, events, clips, bytes, ...).
+    """
+    import h5py
+    from tqdm import tqdm
+
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    dim, seed = int(dim), int(seed)
+    if dim < 1:
+        raise ValueError(f"dim must be >= 1, got {dim}")
+    if not (clips_per_second > 0 and math.isfinite(clips_per_second)):
+        raise ValueError(f"clips_per_second must be a finite number > 0, got {clips_per_second!r}")
+    if layout == "grouped" and (not dataset_key or "/" in dataset_key):
+        raise ValueError(f"dataset_key must be a non-empty name without '/', got {dataset_key!r}")
+    out = Path(out_path)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} already exists; pass overwrite=True (--overwrite) to replace it")
+    if out.exists() and out.is_dir():
+        raise FileExistsError(f"{out} is a directory; give a file path ending in .hdf5")
+    videos, counts = _group(queries)
+    if not videos:
+        raise DataError("no queries given: nothing to simulate")
+    for vid in videos:
+        if not vid or "/" in vid or vid in (".", ".."):
+            raise DataError(f"video id {vid!r} cannot be an HDF5 name")
+
+    params = {
+        "format": _FORMAT,
+        "version": __version__,
+        "layout": layout,
+        "dim": dim,
+        "clips_per_second": float(clips_per_second),
+        "seed": seed,
+        **({"dataset_key": dataset_key} if layout == "grouped" else {}),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    clips = 0
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
+        with h5py.File(tmp, "w") as h5:
+            h5.attrs["ms2d_simulation"] = json.dumps(params, sort_keys=True)
+            for vid in tqdm(sorted(videos), desc="simulate-features", unit="video",
+                            disable=not progress):
+                v = videos[vid]
+                feats = _video_features(vid, v["duration"], v["events"], dim,
+                                        clips_per_second, seed)
+                clips += feats.shape[0]
+                if layout == "flat":
+                    h5.create_dataset(vid, data=feats, track_times=False)
+                else:
+                    h5.create_group(vid).create_dataset(dataset_key, data=feats,
+                                                        track_times=False)
+        os.replace(tmp, out)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return {
+        **params,
+        "path": str(out),
+        "videos": len(videos),
+        **counts,
+        "clips": clips,
+        "mean_clips": round(clips / len(videos), 2),
+        "bytes": out.stat().st_size,
+    }
