@@ -763,6 +763,8 @@ def table(res: dict[str, Any]) -> str:
                          f"{r['flops_per_step'] / 1e9:>10.1f} {r['achieved_gflops_per_s']:>8.1f} "
                          f"{_f(r['frac_conv_peak'] and 100 * r['frac_conv_peak']):>8} "
                          f"{r['peak_mem_mb']:>8.0f}")
+        notes = {r["config"]: r["note"] for r in tr}
+        lines += [f"  {name}: {note}" for name, note in notes.items() if note]
         for name, r in res.get("ratios", {}).items():
             lines.append(f"  {name}: ms2d / dense baseline pairs/s = {r['ratio']:.2f} "
                          f"(flops ratio {r['flops_ratio']:.2f})")
@@ -770,8 +772,8 @@ def table(res: dict[str, Any]) -> str:
     if lat:
         lines.append("\ninference latency (Retriever.predict, one 128-clip video):")
         for r in lat:
-            lines.append(f"  {r['preset']:<14} {r['queries']:>3} queries: {r['total_ms']:9.1f} ms "
-                         f"total, {r['ms_per_query']:8.1f} ms/query")
+            lines.append(f"  {r['preset']:<14} {r['queries']:>3} quer{'y' if r['queries'] == 1 else 'ies'}"
+                         f": {r['total_ms']:9.1f} ms total, {r['ms_per_query']:8.1f} ms/query")
     mp = res.get("maps")
     if mp:
         lines.append(f"\nbuild_map (B={mp[0]['batch']}, d={mp[0]['channels']}):  N   fwd ms  "
