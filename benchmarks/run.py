@@ -127,6 +127,14 @@ def repeat_timed(fn: Callable[[], Any], device: torch.device, min_s: float, min_
     return times
 
 
+def cpu_share(cpu0: float, wall0: float) -> float:
+    """CPU time this process got since ``(cpu0, wall0)`` over wall time x torch threads: about 1
+    on an idle machine (CPU runs), lower when other processes take the cores (or the process
+    was stopped). Numbers measured at a low share are slowed down by the load."""
+    wall = time.perf_counter() - wall0
+    return (time.process_time() - cpu0) / (wall * torch.get_num_threads()) if wall > 0 else 1.0
+
+
 def _status_kb(key: str) -> int | None:
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
@@ -410,7 +418,9 @@ def bench_training(case: Case, kind: str, device: torch.device, budget_s: float,
     if est < budget_s / 4:  # cheap: warm up at the full batch too
         step()
     mem.reset_peak()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
     times = repeat_timed(step, device, budget_s, min_iters=1, max_iters=case.steps_max)
+    share = cpu_share(cpu0, wall0)
     mem_mb = mem.peak_mb()
     step_s = statistics.median(times)
     achieved = step_flops / step_s / 1e9
@@ -430,7 +440,7 @@ def bench_training(case: Case, kind: str, device: torch.device, budget_s: float,
         "achieved_gflops_per_s": achieved,
         "frac_conv_peak": achieved / conv_peak if conv_peak else None,
         "frac_matmul_peak": achieved / mm_peak if mm_peak else None,
-        "warmup_s": t_count,
+        "warmup_s": t_count, "cpu_share": share,
     }
     del model, opt, step, step_c
     _trim()
@@ -755,14 +765,14 @@ def table(res: dict[str, Any]) -> str:
     if tr:
         lines.append(f"\n{'config':<14} {'model':<13} {'N':>3} {'C':>4} {'L':>2} {'k':>2} {'B':>3} "
                      f"{'steps':>5} {'step s':>8} {'pairs/s':>8} {'GFLOP/step':>10} {'GFLOP/s':>8} "
-                     f"{'%conv pk':>8} {'mem MB':>8}")
+                     f"{'%conv pk':>8} {'mem MB':>8} {'cpu':>5}")
         for r in tr:
             lines.append(f"{r['config']:<14} {r['model']:<13} {r['N']:>3} {r['hidden']:>4} "
                          f"{r['conv_layers']:>2} {r['kernel']:>2} {r['batch']:>3} {r['steps']:>5} "
                          f"{r['step_s']:>8.3f} {r['pairs_per_s']:>8.2f} "
                          f"{r['flops_per_step'] / 1e9:>10.1f} {r['achieved_gflops_per_s']:>8.1f} "
                          f"{_f(r['frac_conv_peak'] and 100 * r['frac_conv_peak']):>8} "
-                         f"{r['peak_mem_mb']:>8.0f}")
+                         f"{r['peak_mem_mb']:>8.0f} {r['cpu_share']:>5.2f}")
         notes = {r["config"]: r["note"] for r in tr}
         lines += [f"  {name}: {note}" for name, note in notes.items() if note]
         for name, r in res.get("ratios", {}).items():
@@ -798,7 +808,13 @@ def table(res: dict[str, Any]) -> str:
                          f"{_f(s['frac_peak'] and 100 * s['frac_peak']):>7}")
         lines.append("  op categories (self time): " + ", ".join(
             f"{c['category']} {100 * c['share']:.0f}%" for c in prof["op_categories"]))
-    lines.append(f"\nwall {res['wall_s']:.0f} s")
+    st = res.get("section_stats") or {}
+    if st:
+        lines.append("\nsections (wall s, CPU share, load average after): " + "; ".join(
+            f"{k} {v['wall_s']:.0f} s, {v['cpu_share']:.2f}, {v['loadavg'] and v['loadavg'][0]}"
+            for k, v in st.items()))
+    lines.append(f"\nwall {res['wall_s']:.0f} s; CPU share of the run {res['cpu_share']:.2f} "
+                 "(CPU time / (wall x threads); 1 = the cores were ours)")
     return "\n".join(lines)
 
 
@@ -818,58 +834,74 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if unknown:
         raise SystemExit(f"unknown sections {sorted(unknown)}; known: {', '.join(SECTIONS)}")
     quick = args.quick
-    t_start = time.perf_counter()
+    t_start, cpu_start = time.perf_counter(), time.process_time()
     res: dict[str, Any] = {"quick": quick, "sections": sections, "env": environment(device),
                            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])}
     cases = training_cases(device, quick, args.paper_batch)
+    if args.configs:
+        wanted = [c.strip() for c in args.configs.split(",") if c.strip()]
+        missing = set(wanted) - {c.name for c in cases}
+        if missing:
+            raise SystemExit(f"unknown --configs {sorted(missing)}; known: "
+                             f"{', '.join(c.name for c in cases)}")
+        cases = [c for c in cases if c.name in wanted]
     profile_cases = [c for c in cases if c.name in ("paper", "synthetic-cpu")]
     say = (lambda *a: None) if args.silent else (lambda *a: print(*a, file=sys.stderr, flush=True))
+    res["section_stats"] = {}
+
+    @contextmanager
+    def section(name: str):
+        """Wall time, CPU share and load of a section; the JSON so far is written after it
+        (``"partial": true`` until the run ends), so an interrupted run keeps what it did."""
+        say(f"{name} ...")
+        w0, c0 = time.perf_counter(), time.process_time()
+        yield
+        res["section_stats"][name] = {"wall_s": time.perf_counter() - w0,
+                                      "cpu_share": cpu_share(c0, w0), "loadavg": loadavg()}
+        if args.json:
+            Path(args.json).write_text(json.dumps({**res, "partial": True}, indent=2, default=str))
 
     peaks: dict[str, Any] = {}
     if "peaks" in sections or "training" in sections or "profile" in sections:
-        say("peaks ...")
-        min_s = 0.2 if quick else 1.0
-        peaks["matmul"] = bench_matmul(512 if quick else 2048, device, min_s)
-        peaks["conv"] = {}
-        for c in cases:
-            cfg = c.config().model
-            n = max(cfg.scales)
-            per_pair = conv_flops(1, cfg.hidden, cfg.kernel, n)
-            b = c.batch if per_pair * c.batch < 20e9 else 1  # big shapes: batch 1 is at peak
-            peaks["conv"][c.name] = bench_conv(cfg.hidden, cfg.kernel, n, b, device, min_s)
-        res["peaks"] = peaks
-        res["peaks"]["threads"] = torch.get_num_threads()
+        with section("peaks"):
+            min_s = 0.2 if quick else 1.0
+            peaks["matmul"] = bench_matmul(512 if quick else 2048, device, min_s)
+            peaks["conv"] = {}
+            for c in cases:
+                cfg = c.config().model
+                n = max(cfg.scales)
+                per_pair = conv_flops(1, cfg.hidden, cfg.kernel, n)
+                b = c.batch if per_pair * c.batch < 20e9 else 1  # big shapes: batch 1 is at peak
+                peaks["conv"][c.name] = bench_conv(cfg.hidden, cfg.kernel, n, b, device, min_s)
+            peaks["threads"] = torch.get_num_threads()
+            res["peaks"] = peaks
 
     if "training" in sections:
         budget = 1.0 if quick else 15.0
-        rows = []
+        rows: list[dict[str, Any]] = []
+        res["training"], res["ratios"] = rows, {}
         for c in cases:
             for kind in ("ms2d", "dense-2d-tan"):
-                say(f"training {c.name} {kind} (batch {c.batch}) ...")
-                rows.append(bench_training(c, kind, device, budget, peaks))
-        res["training"] = rows
-        ratios = {}
-        for c in cases:
-            a = next(r for r in rows if r["config"] == c.name and r["model"] == "ms2d")
-            b = next(r for r in rows if r["config"] == c.name and r["model"] == "dense-2d-tan")
-            ratios[c.name] = {"ratio": a["pairs_per_s"] / b["pairs_per_s"],
-                              "flops_ratio": a["flops_per_step"] / b["flops_per_step"],
-                              "mem_ratio": a["peak_mem_mb"] / b["peak_mem_mb"]
-                              if b["peak_mem_mb"] > 0 else None}
-        res["ratios"] = ratios
+                with section(f"training {c.name} {kind} (batch {c.batch})"):
+                    rows.append(bench_training(c, kind, device, budget, peaks))
+            a, b = rows[-2], rows[-1]
+            res["ratios"][c.name] = {
+                "ratio": a["pairs_per_s"] / b["pairs_per_s"],
+                "flops_ratio": a["flops_per_step"] / b["flops_per_step"],
+                "mem_ratio": a["peak_mem_mb"] / b["peak_mem_mb"] if b["peak_mem_mb"] > 0 else None}
 
     if "latency" in sections:
-        say("inference latency ...")
-        pq = [int(x) for x in args.paper_queries.split(",")] if args.paper_queries else None
-        res["latency"] = bench_latency(device, quick, pq)
+        with section("latency"):
+            pq = [int(x) for x in args.paper_queries.split(",")] if args.paper_queries else None
+            res["latency"] = bench_latency(device, quick, pq)
 
     if "maps" in sections:
-        say("map construction ...")
-        res["maps"] = bench_maps(device, quick)
+        with section("maps"):
+            res["maps"] = bench_maps(device, quick)
 
     if "data" in sections:
-        say("data loading ...")
-        res["data"] = bench_data(quick)
+        with section("data"):
+            res["data"] = bench_data(quick)
 
     if "profile" in sections:
         if device.type != "cpu":
@@ -877,12 +909,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         else:
             res["profile"] = []
             for c in profile_cases:
-                say(f"profile {c.name} (batch {c.batch}) ...")
-                res["profile"].append(profile_case(c, device, peaks))
-                _trim()
+                with section(f"profile {c.name} (batch {c.batch})"):
+                    res["profile"].append(profile_case(c, device, peaks))
+                    _trim()
 
     res["env"]["loadavg_end"] = loadavg()
     res["wall_s"] = time.perf_counter() - t_start
+    res["cpu_share"] = cpu_share(cpu_start, t_start)
     return res
 
 
@@ -899,6 +932,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="training batch of the paper preset (default 4 on CPU, 32 on GPU)")
     p.add_argument("--paper-queries", default=None,
                    help="query counts for the paper preset's latency (default 1,4 on CPU, 1,50 on GPU)")
+    p.add_argument("--configs", default=None,
+                   help="training/profile configurations to run (default all: paper, "
+                        "synthetic-cpu, ref-n64-k9, ref-n16-k5)")
     p.add_argument("--silent", action="store_true", help="no progress lines on stderr")
     args = p.parse_args(argv)
     res = run(args)

@@ -114,8 +114,10 @@ def plot_results(results: dict[str, dict], path: Path) -> None:
         ax.bar(x + i * width, [metrics[k] for k in METRIC_KEYS], width, label=LABELS.get(name, name))
     ax.set_xticks(x + width * (len(results) - 1) / 2, METRIC_KEYS, fontsize=8)
     ax.set_ylabel("%")
+    ax.set_ylim(0, 100)
     ax.set_title("ms2d on the simulated benchmark (test split)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=len(results),
+              frameon=False)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.png")
