@@ -65,6 +65,7 @@ VOCAB = 1000
 SENTENCE_WORDS = 10
 SECTIONS = ("peaks", "training", "latency", "maps", "data", "profile")
 DEFAULT_SECTIONS = ("peaks", "training", "latency", "maps", "data")
+LOW_SHARE = 0.8  # rows measured with a smaller CPU share are flagged as slowed by load
 
 
 # -----------------------------------------------------------------------------------------------
@@ -772,7 +773,11 @@ def table(res: dict[str, Any]) -> str:
                          f"{r['step_s']:>8.3f} {r['pairs_per_s']:>8.2f} "
                          f"{r['flops_per_step'] / 1e9:>10.1f} {r['achieved_gflops_per_s']:>8.1f} "
                          f"{_f(r['frac_conv_peak'] and 100 * r['frac_conv_peak']):>8} "
-                         f"{r['peak_mem_mb']:>8.0f} {r['cpu_share']:>5.2f}")
+                         f"{r['peak_mem_mb']:>8.0f} {r['cpu_share']:>5.2f}"
+                         + (" LOADED" if r["cpu_share"] < LOW_SHARE else ""))
+        if any(r["cpu_share"] < LOW_SHARE for r in tr):
+            lines.append(f"  LOADED: the process got under {LOW_SHARE:.0%} of the CPU time it asked "
+                         "for (other processes, or it was stopped): that row is slowed down")
         notes = {r["config"]: r["note"] for r in tr}
         lines += [f"  {name}: {note}" for name, note in notes.items() if note]
         for name, r in res.get("ratios", {}).items():
