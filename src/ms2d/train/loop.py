@@ -37,11 +37,10 @@ class NonFiniteLoss(RuntimeError):
     pass
 
 
-def _loader(ds, batch_size, shuffle, seed, workers, pin):
-    gen = torch.Generator().manual_seed(seed)
-    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=gen,
-                      collate_fn=collate, num_workers=workers, pin_memory=pin,
-                      persistent_workers=False)
+def _eval_loader(ds, batch_size, workers, pin):
+    """In-order batches for validation and prediction (training batches: ``_epoch_batches``)."""
+    return DataLoader(ds, batch_size=batch_size, shuffle=False, collate_fn=collate,
+                      num_workers=workers, pin_memory=pin)
 
 
 def _to(batch: dict, device: torch.device) -> dict:
@@ -109,7 +108,7 @@ def predict(model: MS2D, loader, device, top_n: int = 5, nms: float = 0.5, progr
 
 def evaluate_queries(model, queries: list[Query], store, vocab, cfg: Config, device, progress=False):
     ds = MomentDataset(queries, store, vocab, cfg.train.max_words)
-    loader = _loader(ds, cfg.train.batch_size, False, 0, cfg.train.num_workers, device.type == "cuda")
+    loader = _eval_loader(ds, cfg.train.batch_size, cfg.train.num_workers, device.type == "cuda")
     preds = predict(model, loader, device, top_n=5, nms=cfg.train.nms, progress=progress)
     gts = np.array([q.window for q in queries], dtype=np.float64)
     windows = [np.array([[m.start, m.end] for m in p]).reshape(-1, 2) for p in preds]
