@@ -67,7 +67,7 @@ def compute_loss(model: MS2D, batch: dict, cfg: Config, epoch_index: int | None 
             raise DataError("full supervision needs a ground-truth window for every training pair")
         loss = sum(
             full_supervision_loss(lg, cell_iou(n, batch["duration"], batch["window"]), m)
-            for n, lg, m in zip(model.cfg.scales, out["logits"], out["masks"])
+            for n, lg, m in zip(_unwrap(model).cfg.scales, out["logits"], out["masks"])
         ) / len(out["logits"])
         return loss, {"iou_bce": loss.item()}
     evidence = out["nll"]
@@ -226,8 +226,16 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
     and ``last.pt`` (for ``resume``). Returns a summary dict (also written to ``summary.json``)."""
     tc = cfg.train
     out = Path(out_dir)
-    _prepare_out(out, resume, overwrite, log)
-    device = pick_device(tc.device)
+    rank, world, device = _distributed(pick_device(tc.device))
+    main = rank == 0  # only rank 0 writes the run folder and logs
+    if not main:
+        log = _silent
+    if main:
+        _prepare_out(out, resume, overwrite, log)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
     state = _load_resume_state(out) if resume else None  # before reading data: fail fast
     data = splits or load_splits(cfg.data, ("train", "val"))
     if not data.train:
@@ -246,8 +254,9 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
     cfg.model = model_config(tc.model, cfg.model, feature_dim=data.store.dim, vocab_size=len(vocab))
     if state is not None:
         _check_resume_config(cfg, state, out, log)  # before config.yaml is rewritten
-    save_config(cfg, out / "config.yaml")
-    atomic_write_text(out / "manifest.json", json.dumps(run_manifest(cfg), indent=2))
+    if main:
+        save_config(cfg, out / "config.yaml")
+        atomic_write_text(out / "manifest.json", json.dumps(run_manifest(cfg), indent=2))
 
     torch.manual_seed(tc.seed)
     model = MS2D(cfg.model)
@@ -265,6 +274,16 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
         log("word vectors: none given, embeddings are learnt from scratch")
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    net = model  # what the training step calls: the model, or its DDP wrapper
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(
+            model, device_ids=[device] if device.type == "cuda" else None,
+            find_unused_parameters=tc.supervision != "weak",  # full: the caption module idles
+        )
+        log(f"distributed: {world} processes, global batch {tc.batch_size} "
+            f"({tc.batch_size // world} per process)")
     start_epoch, best, history, resume_step = 0, None, [], 0
     if state is not None:
         model.load_state_dict(state["model"])
@@ -297,6 +316,8 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
     old_handlers = {s: signal.signal(s, _interrupt) for s in handled} if _main_thread() else {}
     try:
         for epoch in range(start_epoch, tc.epochs):
+            if world > 1 and _any_rank(stop["flag"], world):  # rank 0 stopped in validation
+                break
             epoch_seed = tc.seed * 1000 + epoch
             torch.manual_seed(epoch_seed)  # epoch-local RNG: resume at an epoch end is exact
             batches = _epoch_batches(len(train_ds), tc.batch_size, epoch_seed)
@@ -310,7 +331,8 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
                 else:
                     log(f"warning: the training pairs or train.batch_size changed since the "
                         f"mid-epoch checkpoint; epoch {epoch + 1} restarts from its beginning")
-            loader = DataLoader(train_ds, batch_sampler=batches[skip:], collate_fn=collate,
+            local = [b[rank::world] for b in batches[skip:] if len(b) >= world]
+            loader = DataLoader(train_ds, batch_sampler=local, collate_fn=collate,
                                 generator=torch.Generator().manual_seed(epoch_seed),
                                 num_workers=tc.num_workers, pin_memory=device.type == "cuda")
             model.train()
@@ -319,7 +341,7 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
             for step, batch in enumerate(bar, start=skip):
                 batch = _to(batch, device)
                 with amp:
-                    loss, parts = compute_loss(model, batch, cfg, epoch)
+                    loss, parts = compute_loss(net, batch, cfg, epoch)
                 loss_value = loss.item()
                 if not math.isfinite(loss_value):
                     raise NonFiniteLoss(
@@ -339,7 +361,8 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
                     sums[k] = sums.get(k, 0.0) + v
                 bar.set_postfix({k: f"{v / (step + 1):.3f}" for k, v in sums.items()})
                 done = step + 1
-                if stop["flag"] or (every and done % every == 0 and done < len(batches)):
+                stop["flag"] = _any_rank(stop["flag"], world)
+                if main and (stop["flag"] or (every and done % every == 0 and done < len(batches))):
                     # a mid-epoch checkpoint: the RNG state and the step let --resume replay
                     # the rest of the epoch exactly
                     save_checkpoint(out / "last.pt", _checkpoint(epoch, {
@@ -352,6 +375,8 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
                 log(f"interrupted: {out / 'last.pt'} holds {last_saved}; continue with --resume")
                 break
             n = max(len(batches), 1)
+            if not main:  # the other ranks wait for rank 0 at the next step's gradient sync
+                continue
             val, _ = evaluate_queries(model, data.val, data.store, vocab, cfg, device)
             entry = {"epoch": epoch + 1, **{k: v / n for k, v in sums.items()}, "val": val,
                      "seconds": round(time.time() - t0, 2)}
@@ -369,16 +394,25 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
             parts_txt = " ".join(f"{k}={v / n:.4f}" for k, v in sums.items())
             log(f"epoch {epoch + 1}/{tc.epochs} {parts_txt} val {tc.select_metric}={score:.2f} "
                 f"mIoU={val['mIoU']:.2f}{' *' if improved else ''} ({entry['seconds']:.0f}s)")
-            if stop["flag"]:  # interrupted during validation: the epoch is saved, stop here
+            if stop["flag"] and world == 1:  # interrupted in validation: the epoch is saved
                 log(f"interrupted: {out / 'last.pt'} holds {last_saved}; continue with --resume")
                 break
     finally:
         for sig, handler in old_handlers.items():
             signal.signal(sig, handler)
     summary = {"best": best, "epochs_done": len(history), "out": str(out), "device": str(device),
-               "interrupted": stop["flag"]}
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
+               "interrupted": stop["flag"], "world_size": world}
+    if main:
+        atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
     return summary
+
+
+def _silent(*args, **kwargs) -> None:
+    return None
 
 
 def _feature_spec(cfg: Config, store) -> dict:
@@ -396,6 +430,40 @@ def _feature_spec(cfg: Config, store) -> dict:
         if "fps" in found:
             spec["fps"] = float(found["fps"])
     return spec
+
+
+def _unwrap(model):
+    """The model inside a DistributedDataParallel wrapper (or the model itself)."""
+    return getattr(model, "module", model)
+
+
+def _distributed(device: torch.device) -> tuple[int, int, torch.device]:
+    """``(rank, world_size, device)``; joins the process group when started by ``torchrun``.
+
+    One process per device: NCCL on GPUs (``cuda:LOCAL_RANK``), gloo on CPUs.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, device
+    import torch.distributed as dist
+
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), dist.get_world_size(), device
+
+
+def _any_rank(flag: bool, world: int) -> bool:
+    """True on every rank when it is true on one (so that all ranks stop at the same step)."""
+    if world <= 1:
+        return flag
+    import torch.distributed as dist
+
+    t = torch.tensor([1.0 if flag else 0.0])
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
 
 
 def _main_thread() -> bool:
