@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import hashlib
 import json
 import math
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _tiny import tree_hashes
 from ms2d.data.annotations import (
     REPORT_KEYS,
     Annotations,
@@ -34,13 +34,6 @@ def _csv_row(vid: str, length: str) -> str:
     # quoted fields with commas, as in the real Charades metadata
     return f'{vid},HR43,Kitchen,6,7,Yes,"A person cooks, then eats.",food;stove,"Cooks, eats.",c092 1.0 2.0,{length}\n'
 
-
-def snapshot(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture
@@ -89,7 +82,7 @@ def _assert_report(a: Annotations) -> None:
 
 
 def test_charades_2dtan(charades: Path) -> None:
-    before = snapshot(charades)
+    before = tree_hashes(charades)
     a = read_annotations("charades-sta", charades, "train_full")
     _assert_report(a)
     assert a.protocol == "2d-tan"
@@ -106,7 +99,7 @@ def test_charades_2dtan(charades: Path) -> None:
     assert q[2].sentence == "person laughs"
     # qids count records (blank lines skipped) and do not renumber after drops
     assert [x.qid for x in q] == ["AAAAA#0", "AAAAA#1", "BBBBB#3", "DDDDD#5", "EEEEE#6", "FFFFF#7"]
-    assert before == snapshot(charades)
+    assert before == tree_hashes(charades)
 
 
 def test_charades_cpl_protocol(charades: Path) -> None:
@@ -201,14 +194,14 @@ def test_charades_missing_files(tmp_path: Path) -> None:
 def test_charades_errors(charades: Path, line: str, needle: str) -> None:
     txt = charades / "charades_sta_test.txt"
     txt.write_text("GGGGG 1.0 4.0##person turn a light on.\n" + line + "\n")
-    before = snapshot(charades)
+    before = tree_hashes(charades)
     with pytest.raises(DataError) as e:
         read_annotations("charades-sta", charades, "test")
     msg = str(e.value)
     assert needle in msg
     assert str(txt) in msg and "line 2" in msg
     assert "Fix" in msg
-    assert before == snapshot(charades)
+    assert before == tree_hashes(charades)
 
 
 def test_charades_csv_errors(charades: Path) -> None:
@@ -246,7 +239,7 @@ ANET = {
 
 def test_activitynet(tmp_path: Path) -> None:
     (tmp_path / "val.json").write_text(json.dumps(ANET))
-    before = snapshot(tmp_path)
+    before = tree_hashes(tmp_path)
     a = read_annotations("activitynet-captions", tmp_path, "val")
     _assert_report(a)
     r = a.report
@@ -263,7 +256,7 @@ def test_activitynet(tmp_path: Path) -> None:
     # one file works too
     b = read_annotations("activitynet-captions", tmp_path / "val.json", "ignored")
     assert b.queries == a.queries
-    assert before == snapshot(tmp_path)
+    assert before == tree_hashes(tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -393,7 +386,7 @@ def test_jsonl(tmp_path: Path) -> None:
             {"qid": "q4", "vid": "v2", "query": "empty list", "duration": 5.5, "windows": []},
         ],
     )
-    before = snapshot(tmp_path)
+    before = tree_hashes(tmp_path)
     a = read_annotations("jsonl", tmp_path, "train")
     _assert_report(a)
     assert a.protocol == "strict"
@@ -403,7 +396,7 @@ def test_jsonl(tmp_path: Path) -> None:
     r = a.report
     assert (r["no_window"], r["clamped_end"], r["non_ascii"], r["videos"]) == (2, 1, 1, 2)
     assert read_annotations("jsonl", f, "whatever").queries == a.queries
-    assert before == snapshot(tmp_path)
+    assert before == tree_hashes(tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -435,13 +428,13 @@ def test_jsonl(tmp_path: Path) -> None:
 )
 def test_jsonl_errors(tmp_path: Path, row: object, needle: str) -> None:
     f = _jsonl(tmp_path / "x.jsonl", [{"qid": "q0", "vid": "v", "query": "ok", "duration": 5}, row])
-    before = snapshot(tmp_path)
+    before = tree_hashes(tmp_path)
     with pytest.raises(DataError) as e:
         read_annotations("jsonl", f, "x")
     msg = str(e.value)
     assert needle in msg
     assert f"{f}: line 2" in msg
-    assert before == snapshot(tmp_path)
+    assert before == tree_hashes(tmp_path)
 
 
 def test_unknown_dataset_and_protocol(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import hashlib
 import json
 from pathlib import Path
 from types import ModuleType
@@ -13,6 +12,7 @@ import h5py
 import numpy as np
 import pytest
 
+from _tiny import tree_hashes
 from ms2d.commands import convert, info
 from ms2d.data.annotations import read_annotations
 from ms2d.data.records import DataError
@@ -26,13 +26,6 @@ def run_cmd(mod: ModuleType, argv: list[str]) -> int:
     mod.add_arguments(parser)
     return mod.run(parser.parse_args(argv))
 
-
-def snapshot(root: Path) -> dict[str, str]:
-    return {
-        str(p): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture
@@ -59,7 +52,7 @@ def test_module_contract() -> None:
 
 @pytest.mark.parametrize("fmt", ["jsonl", "cpl", "activitynet-captions", "charades-sta"])
 def test_convert_round_trip(charades: Path, tmp_path: Path, fmt: str, capsys) -> None:  # type: ignore[no-untyped-def]
-    before = snapshot(charades)
+    before = tree_hashes(charades)
     out = tmp_path / "out"
     argv = ["--from", "charades-sta", "--to", fmt, str(charades), str(out), "--split", "test"]
     assert run_cmd(convert, argv) == 0
@@ -71,7 +64,7 @@ def test_convert_round_trip(charades: Path, tmp_path: Path, fmt: str, capsys) ->
     assert [(q.vid, q.sentence, q.duration, q.window) for q in back.queries] == [
         (q.vid, q.sentence, q.duration, q.window) for q in orig.queries
     ]
-    assert before == snapshot(charades)
+    assert before == tree_hashes(charades)
 
 
 def test_convert_file_to_file(tmp_path: Path) -> None:
@@ -88,7 +81,7 @@ def test_convert_file_to_file(tmp_path: Path) -> None:
 
 
 def test_convert_errors(charades: Path, tmp_path: Path) -> None:
-    before = snapshot(charades)
+    before = tree_hashes(charades)
     with pytest.raises(DataError, match="give --split"):
         run_cmd(
             convert, ["--from", "charades-sta", "--to", "jsonl", str(charades), str(tmp_path / "o")]
@@ -113,7 +106,7 @@ def test_convert_errors(charades: Path, tmp_path: Path) -> None:
     weak.write_text(json.dumps({"vid": "v", "query": "q", "duration": 3.0}) + "\n")
     with pytest.raises(DataError, match="has no window"):
         run_cmd(convert, ["--from", "jsonl", "--to", "cpl", str(weak), str(tmp_path / "w.json")])
-    assert before == snapshot(charades)
+    assert before == tree_hashes(charades)
 
 
 def test_cli_reports_errors_cleanly(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -137,7 +130,7 @@ def test_info(charades: Path, tmp_path: Path, capsys) -> None:  # type: ignore[n
     wv = tmp_path / "wv.txt"
     wv.write_text("person 1 2\nlight 1 2\nthe 0 1\nunused 3 3\n")
     png = tmp_path / "plots" / "hist.png"
-    before = snapshot(charades)
+    before = tree_hashes(charades)
     argv = ["--dataset", "charades-sta", "--annotations", str(charades), "--split", "test"]
     argv += ["--features", str(feats), "--word-vectors", str(wv), "--plot", str(png)]
     assert run_cmd(info, argv) == 0
@@ -160,7 +153,7 @@ def test_info(charades: Path, tmp_path: Path, capsys) -> None:  # type: ignore[n
     assert lines["videos with features"] == "(50.00%)"
     assert "flat HDF5" in out and "dim 8" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert before == snapshot(charades)
+    assert before == tree_hashes(charades)
 
 
 def test_info_default_splits(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

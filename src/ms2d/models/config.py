@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 
 
 @dataclass
@@ -49,4 +49,4 @@ class ModelConfig:
         return cls(**d)
 
 
-__all__ = ["ModelConfig", "field"]
+__all__ = ["ModelConfig"]
