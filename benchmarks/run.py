@@ -59,7 +59,7 @@ from ms2d.config import Config, resolve
 from ms2d.models import MS2D, model_config
 from ms2d.models.maps import build_map
 from ms2d.models.reference import Dense2DTAN, build_map_reference
-from ms2d.train.loop import compute_loss
+from ms2d.train.loop import compute_loss, make_optimizer
 
 VOCAB = 1000
 SENTENCE_WORDS = 10
@@ -399,7 +399,7 @@ def bench_training(case: Case, kind: str, device: torch.device, budget_s: float,
     t = max(m.scales)
     mem = Memory(device)
     model = make_model(kind, cfg, device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
+    opt = make_optimizer(model, cfg.train.lr)
     params = sum(p.numel() for p in model.parameters())
 
     # FLOPs on `count_batch` (the warm-up step), scaled linearly to the batch: every op of a
@@ -645,7 +645,7 @@ def profile_case(case: Case, device: torch.device, peaks: dict[str, Any]) -> dic
 
     cfg = case.config()
     model = make_model("ms2d", cfg, device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
+    opt = make_optimizer(model, cfg.train.lr)
     batch = random_batch(case.batch, max(cfg.model.scales), case.feature_dim, device)
     fwd_flops = stage_forward_flops(model, make_step("ms2d", model, cfg, opt, batch))  # + warm-up
 

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .banded import AUTO_MAX_WORK, banded_conv2d, plan_banded
 from .config import ModelConfig
 
 
@@ -48,12 +49,38 @@ def renorm_factor(mask: torch.Tensor, kernel: int) -> torch.Tensor:
     return _renorm_cpu(key, n, kernel).to(mask.device)
 
 
+def use_banded(impl: str, mask: torch.Tensor, kernel: int) -> bool:
+    """Whether ``conv_impl`` (``"dense"``, ``"banded"`` or ``"auto"``) convolves only valid cells.
+
+    ``"auto"`` picks the banded convolution on CPU where its plan computes at most
+    :data:`~ms2d.models.banded.AUTO_MAX_WORK` of the dense cells (large sparse maps such as N=64);
+    on GPUs it stays dense until the banded path has been measured there.
+    """
+    if impl == "dense":
+        return False
+    if impl == "banded":
+        return True
+    if impl != "auto":
+        raise ValueError(f"unknown conv_impl {impl!r}: 'auto', 'dense' or 'banded'")
+    if mask.device.type != "cpu" or kernel % 2 == 0:
+        return False
+    return plan_banded(mask, kernel).work <= AUTO_MAX_WORK
+
+
 class MaskedConvStack(nn.Module):
-    """``conv_layers`` 2D convolutions (kernel ``kernel``, ReLU), masked after every layer."""
+    """``conv_layers`` 2D convolutions (kernel ``kernel``, ReLU), masked after every layer.
+
+    Only the outputs on the mask's cells survive a layer, so with ``conv_impl`` banded (or auto, on
+    large sparse maps) each layer computes just those cells (:mod:`ms2d.models.banded`); the
+    result equals the dense convolution up to floating-point summation order.
+    """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
+        if cfg.conv_impl not in ("auto", "dense", "banded"):
+            raise ValueError(f"unknown conv_impl {cfg.conv_impl!r}: 'auto', 'dense' or 'banded'")
         self.kernel = cfg.kernel
+        self.impl = cfg.conv_impl
         self.layers = nn.ModuleList(
             nn.Conv2d(cfg.hidden, cfg.hidden, cfg.kernel, padding=cfg.kernel // 2)
             for _ in range(cfg.conv_layers)
@@ -66,8 +93,12 @@ class MaskedConvStack(nn.Module):
         scale = renorm_factor(mask, self.kernel)
         valid = mask.to(x.dtype)
         pad = self.kernel // 2
+        plan = plan_banded(mask, self.kernel) if use_banded(self.impl, mask, self.kernel) else None
         for conv in self.layers:
-            y = F.conv2d(x, conv.weight, None, padding=pad) * scale
+            if plan is not None:
+                y = banded_conv2d(x, conv.weight, mask, plan) * scale
+            else:
+                y = F.conv2d(x, conv.weight, None, padding=pad) * scale
             x = F.relu(y + conv.bias[None, :, None, None] * valid)
         return self.drop(x)
 
