@@ -61,3 +61,27 @@ def test_full_supervision_targets_and_mask():
     mask = torch.tensor([[True, True], [False, True]])
     loss = full_supervision_loss(logits, torch.ones(1, 2, 2), mask)
     assert loss.item() == pytest.approx(0.6931, abs=1e-4)
+
+
+def test_best_reconstruction_loss_takes_the_best_candidate_per_scale():
+    from ms2d.losses import best_reconstruction_loss
+
+    wl = torch.tensor([3, 1])  # 4 and 2 predicted tokens
+    nll = [torch.tensor([[8.0, 4.0], [2.0, 6.0]]), torch.tensor([[12.0], [4.0]])]
+    got = best_reconstruction_loss(nll, wl)
+    # scale 0: min per word 1.0 and 1.0 -> 1.0; scale 1: 3.0 and 2.0 -> 2.5; mean 1.75
+    assert torch.isclose(got, torch.tensor(1.75))
+    g = torch.tensor([[8.0, 4.0]], requires_grad=True)
+    best_reconstruction_loss([g], torch.tensor([3])).backward()
+    assert g.grad.tolist() == [[0.0, 0.25]]  # only the best candidate learns
+
+
+def test_teacher_window_is_the_lowest_evidence_candidate_over_scales():
+    from ms2d.train.loop import teacher_window
+
+    # scale 8: cells (1, 2) and (0, 7); scale 4: cell (2, 3)
+    idx = [torch.tensor([[1 * 8 + 2, 0 * 8 + 7]]), torch.tensor([[2 * 4 + 3]])]
+    win = teacher_window([torch.tensor([[5.0, 3.0]]), torch.tensor([[4.0]])], idx, (8, 4))
+    assert torch.allclose(win, torch.tensor([[0.0, 1.0]]))
+    win = teacher_window([torch.tensor([[1.0, 3.0]]), torch.tensor([[4.0]])], idx, (8, 4))
+    assert torch.allclose(win, torch.tensor([[1 / 8, 3 / 8]]))

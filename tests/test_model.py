@@ -103,6 +103,11 @@ def test_explore_adds_random_candidates_in_training_only():
     feats, lengths, words, wl = _batch()
     out = model(feats, lengths, words, wl, captions=True)
     assert out["nll"][0].shape == (3, 7)
+    # the 4 x 4 map has 10 valid cells: top-4 + 3 random; a map whose valid cells all fit in
+    # the top-K gets no random extras (they would only repeat candidates)
+    assert out["nll"][1].shape == (3, 7)
+    small = MS2D(ModelConfig(**{**TINY, "explore": 3, "top_k": 10}))
+    assert small(feats, lengths, words, wl, captions=True)["nll"][1].shape == (3, 10)
     model.eval()
     assert model(feats, lengths, words, wl, captions=True)["nll"][0].shape == (3, 4)
 
@@ -178,6 +183,23 @@ def test_label_scope_all_ranks_across_scales():
     batch = {"feats": feats, "lengths": lengths, "words": words, "word_lengths": wl}
     loss, parts = compute_loss(model, batch, cfg)
     assert torch.isfinite(loss) and set(parts) == {"rgbce", "rec"}
+
+
+@pytest.mark.parametrize("extra,keys", [(["train.pseudo_weight=0.5"], {"pseudo"}),
+                                        (["train.rec_best=0.5"], {"rec_best"})])
+def test_optional_loss_terms_are_reported_and_learn(extra, keys):
+    from ms2d.config import resolve
+    from ms2d.train.loop import compute_loss
+
+    cfg = resolve(None, extra)
+    cfg.model = ModelConfig(**TINY)
+    model = MS2D(cfg.model)
+    feats, lengths, words, wl = _batch()
+    batch = {"feats": feats, "lengths": lengths, "words": words, "word_lengths": wl}
+    loss, parts = compute_loss(model, batch, cfg)
+    assert torch.isfinite(loss) and set(parts) == {"rgbce", "rec"} | keys
+    loss.backward()
+    assert model.head.proj.weight.grad.abs().sum() > 0
 
 
 def test_complement_mean_and_complement_nll():

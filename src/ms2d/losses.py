@@ -17,6 +17,18 @@ def reconstruction_loss(nll: torch.Tensor, word_lengths: torch.Tensor) -> torch.
     return (nll / (word_lengths[:, None] + 1).to(nll.dtype)).mean()
 
 
+def best_reconstruction_loss(nll: list[torch.Tensor], word_lengths: torch.Tensor) -> torch.Tensor:
+    """Multiple-instance ``L_rec``: per query and scale, the word NLL of the candidate that
+    reconstructs the sentence best, averaged. ``nll``: one ``[B, K_j]`` per scale.
+
+    The mean over all candidates (the paper's ``L_rec``) is dominated by candidates off the
+    event, whose video does not match the sentence, so it teaches the caption module to ignore
+    the video; the best candidate is the one that should explain the sentence.
+    """
+    per_word = (word_lengths[:, None] + 1).to(nll[0].dtype)
+    return torch.stack([(n / per_word).min(1).values.mean() for n in nll]).mean()
+
+
 def pseudo_labels(
     nll: torch.Tensor, rule: str = "paper", l_min: float = 0.1, l_max: float = 0.7,
     temperature: float = 1.0,

@@ -80,12 +80,16 @@ class MS2D(nn.Module):
         return out
 
     def select(self, logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Top-K valid cells by score (plus ``explore`` random valid cells): ``[B, K']``."""
+        """Top-K valid cells by score (plus ``explore`` random valid cells in training, on maps
+        with more than K valid cells): ``[B, K']``."""
         b = logits.shape[0]
         flat = logits.detach().flatten(1)
-        k = min(self.cfg.top_k, int(mask.sum()))
+        n_valid = int(mask.sum())
+        k = min(self.cfg.top_k, n_valid)
         idx = flat.topk(k, dim=1).indices
-        if self.cfg.explore > 0 and self.training:
+        # where the top-K already hold every valid cell (a 4 x 4 map has 10), random extra
+        # candidates would only repeat them: explore the larger maps only
+        if self.cfg.explore > 0 and self.training and k < n_valid:
             valid = mask.flatten().nonzero()[:, 0]
             pick = torch.randint(len(valid), (b, self.cfg.explore), device=logits.device)
             idx = torch.cat([idx, valid[pick]], 1)

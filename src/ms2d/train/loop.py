@@ -25,7 +25,13 @@ from ..data.records import DataError, Query
 from ..data.vocab import Vocab
 from ..eval.metrics import compute_metrics
 from ..inference import candidate_table, flat_scores, rank_moments
-from ..losses import full_supervision_loss, pseudo_labels, reconstruction_loss, rg_bce
+from ..losses import (
+    best_reconstruction_loss,
+    full_supervision_loss,
+    pseudo_labels,
+    reconstruction_loss,
+    rg_bce,
+)
 from ..models import MS2D, model_config
 from ..models.maps import cell_times
 from ..utils import atomic_write_text, pick_device
@@ -57,6 +63,16 @@ def cell_iou(n: int, duration: torch.Tensor, window: torch.Tensor) -> torch.Tens
     return inter / union.clamp(min=1e-6)
 
 
+def teacher_window(evidence: list[torch.Tensor], cand_index: list[torch.Tensor],
+                   scales: tuple[int, ...]) -> torch.Tensor:
+    """The candidate with the lowest evidence (caption NLL) over all scales, per query, as a
+    window in fractions of the video: ``[B, 2]``. No gradient."""
+    ev = torch.cat([e.detach() for e in evidence], 1)
+    frac = torch.cat([torch.stack([(i // n).float() / n, (i % n + 1).float() / n], -1)
+                      for i, n in zip(cand_index, scales)], 1)  # [B, C, 2]
+    return frac[torch.arange(ev.shape[0], device=ev.device), ev.argmin(1)]
+
+
 def compute_loss(model: MS2D, batch: dict, cfg: Config, epoch_index: int | None = None
                  ) -> tuple[torch.Tensor, dict]:
     tc = cfg.train
@@ -83,12 +99,25 @@ def compute_loss(model: MS2D, batch: dict, cfg: Config, epoch_index: int | None 
     else:  # "all": one ranking over the candidates of every scale
         labels = pseudo_labels(torch.cat(evidence, 1), tc.label_rule, tc.l_min, tc.l_max)
     l_bce = rg_bce(torch.cat(out["cand_logits"], 1), labels)
+    parts = {"rgbce": l_bce.item()}
+    if tc.pseudo_weight > 0:  # dense student target: the teacher's best candidate as a window
+        scales = _unwrap(model).cfg.scales
+        window = teacher_window(evidence, out["cand_index"], scales)
+        ones = torch.ones(window.shape[0], device=window.device)
+        l_pseudo = sum(full_supervision_loss(lg, cell_iou(n, ones, window), m)
+                       for n, lg, m in zip(scales, out["logits"], out["masks"])) / len(scales)
+        l_bce = l_bce + tc.pseudo_weight * l_pseudo
+        parts["pseudo"] = l_pseudo.item()
     if epoch_index is not None and epoch_index < tc.rec_warmup_epochs:
         l_bce = l_bce * 0.0  # warm-up: only the caption module learns
     rec_nll = torch.cat(out["nll"] + ([out["video_nll"]] if "video_nll" in out else []), 1)
     l_rec = reconstruction_loss(rec_nll, batch["word_lengths"])
+    if tc.rec_best > 0:
+        l_best = best_reconstruction_loss(out["nll"], batch["word_lengths"])
+        parts["rec_best"] = l_best.item()
+        l_rec = (1 - tc.rec_best) * l_rec + tc.rec_best * l_best
     loss = l_bce + tc.rec_weight * l_rec
-    return loss, {"rgbce": l_bce.item(), "rec": l_rec.item()}
+    return loss, {**parts, "rec": l_rec.item()}
 
 
 @torch.no_grad()
