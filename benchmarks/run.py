@@ -57,7 +57,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ms2d.config import Config, resolve
 from ms2d.models import MS2D, model_config
-from ms2d.models.maps import build_map
+from ms2d.models.banded import plan_banded
+from ms2d.models.fusion import use_banded
+from ms2d.models.maps import build_map, candidate_mask
 from ms2d.models.reference import Dense2DTAN, build_map_reference
 from ms2d.train.loop import compute_loss, make_optimizer
 
@@ -391,6 +393,18 @@ def make_step(kind: str, model: nn.Module, cfg: Config, opt: torch.optim.Optimiz
     return step
 
 
+def conv_cells(kind: str, m) -> dict[str, Any]:
+    """Per scale: which conv runs and the share of the N x N cells it computes."""
+    out = {}
+    for n in m.scales:
+        mask = candidate_mask(n, m.dense_until)
+        banded = kind == "ms2d" and use_banded(m.conv_impl, mask, m.kernel)
+        out[str(n)] = {"impl": "banded" if banded else "dense",
+                       "computed": plan_banded(mask, m.kernel).work if banded else 1.0,
+                       "candidates": float(mask.float().mean())}
+    return out
+
+
 def bench_training(case: Case, kind: str, device: torch.device, budget_s: float,
                    peaks: dict[str, Any]) -> dict[str, Any]:
     """One configuration, one model (``ms2d`` or ``dense-2d-tan``): pairs/s, memory, FLOPs."""
@@ -431,6 +445,7 @@ def bench_training(case: Case, kind: str, device: torch.device, budget_s: float,
         "config": case.name, "model": kind, "preset": case.preset, "device": str(device),
         "N": t, "scales": list(m.scales), "hidden": m.hidden, "conv_layers": m.conv_layers,
         "kernel": m.kernel, "caption_hidden": m.caption_hidden if kind == "ms2d" else None,
+        "conv_cells": conv_cells(kind, m),
         "batch": case.batch, "note": case.note, "params": params,
         "steps": len(times), "step_s": step_s, "min_step_s": min(times),
         "pairs_per_s": case.batch / step_s,
@@ -780,6 +795,11 @@ def table(res: dict[str, Any]) -> str:
                          "for (other processes, or it was stopped): that row is slowed down")
         notes = {r["config"]: r["note"] for r in tr}
         lines += [f"  {name}: {note}" for name, note in notes.items() if note]
+        for r in tr:
+            if r["model"] == "ms2d" and any(c["impl"] == "banded" for c in r["conv_cells"].values()):
+                lines.append(f"  {r['config']}: ms2d conv per scale: " + ", ".join(
+                    f"N={n} {c['impl']} ({100 * c['computed']:.0f} % of cells computed, "
+                    f"{100 * c['candidates']:.0f} % candidates)" for n, c in r["conv_cells"].items()))
         for name, r in res.get("ratios", {}).items():
             lines.append(f"  {name}: ms2d / dense baseline pairs/s = {r['ratio']:.2f} "
                          f"(flops ratio {r['flops_ratio']:.2f})")

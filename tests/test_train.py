@@ -89,12 +89,14 @@ def test_baselines():
 
 
 @pytest.mark.slow
-def test_quickstart_tiny(tmp_path):
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_quickstart_tiny(tmp_path, jobs):
     from ms2d.quickstart import run_quickstart
 
     sim_small = dict(num_videos_train=30, num_videos_val=8, num_videos_test=8, feature_dim=32)
     report = run_quickstart(tmp_path, overrides=TINY, sim_overrides=sim_small, progress=False,
-                            log=lambda *a: None)
+                            log=lambda *a: None, jobs=jobs)
+    assert report["_meta"]["train_processes"] == jobs
     data = json.loads((tmp_path / "results.json").read_text())
     assert list(k for k in data if not k.startswith("_")) == [
         "random", "prior", "weak_single_scale", "weak", "full"]
@@ -104,3 +106,13 @@ def test_quickstart_tiny(tmp_path):
     assert (tmp_path / "results.md").read_text().count("|") > 20
     assert (tmp_path / "results.png").stat().st_size > 1000
     assert report["_meta"]["test_pairs"] == data["_meta"]["test_pairs"]
+
+
+def test_plan_jobs_balances_the_weak_model_against_the_two_cheaper_ones():
+    from ms2d.quickstart import plan_jobs
+
+    names = ["weak_single_scale", "weak", "full"]
+    assert plan_jobs(names, 2) == [["weak"], ["weak_single_scale", "full"]]
+    assert plan_jobs(names, 1) == [["weak", "weak_single_scale", "full"]]
+    assert sorted(map(len, plan_jobs(names, 8))) == [1, 1, 1]
+    assert plan_jobs(["full"], 4) == [["full"]]

@@ -15,6 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default="synthetic-cpu", help="config preset (default synthetic-cpu)")
     parser.add_argument("--overwrite", action="store_true", help="replace runs already in --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="training processes on a CPU (default: one per core, at most 3; "
+                             "1 = one process using every core)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
 
 
@@ -22,5 +25,5 @@ def run(args: argparse.Namespace) -> int:
     from ..quickstart import run_quickstart
 
     run_quickstart(args.out, seed=args.seed, preset=args.preset, overrides=args.overrides,
-                   overwrite=args.overwrite, progress=not args.quiet)
+                   overwrite=args.overwrite, progress=not args.quiet, jobs=args.jobs)
     return 0
