@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +70,20 @@ def plan_jobs(names: list[str], jobs: int | None) -> list[list[str]]:
     return [g for g in groups if g]
 
 
+def _die_with_parent() -> None:
+    """Worker initializer: on Linux, get SIGKILL when the parent process dies, so no training
+    keeps writing into the run folders on its own. Checkpoints are written atomically, so a
+    killed run resumes from its last complete checkpoint (``--resume``)."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the parent's shutdown below still applies
+        pass
+
+
 def _train_group(names: list[str], cfgs: dict, out: Path, threads: int, overwrite: bool) -> dict:
     """One worker process: train its models one after the other on ``threads`` threads."""
     import torch
@@ -78,8 +93,10 @@ def _train_group(names: list[str], cfgs: dict, out: Path, threads: int, overwrit
     for name in names:
         t1 = time.time()
         cfgs[name].train.progress = False
-        train(cfgs[name], out / "runs" / name, overwrite=overwrite,
-              log=lambda msg, _n=name: print(f"[{_n}] {msg}", flush=True))
+        summary = train(cfgs[name], out / "runs" / name, overwrite=overwrite,
+                        log=lambda msg, _n=name: print(f"[{_n}] {msg}", flush=True))
+        if summary.get("interrupted"):  # SIGTERM / Ctrl-C: saved; do not start the next model
+            os._exit(130)
         timings[name] = round(time.time() - t1, 1)
     return timings
 
@@ -88,11 +105,24 @@ def _train_parallel(groups: list[list[str]], cfgs: dict, out: Path, threads: int
                     overwrite: bool) -> dict:
     ctx = multiprocessing.get_context("spawn")  # no forked torch thread pools
     timings: dict[str, float] = {}
-    with ProcessPoolExecutor(max_workers=len(groups), mp_context=ctx) as pool:
+    pool = ProcessPoolExecutor(max_workers=len(groups), mp_context=ctx,
+                               initializer=_die_with_parent)
+    try:
         futures = [pool.submit(_train_group, g, {n: cfgs[n] for n in g}, out, threads, overwrite)
                    for g in groups]
         for f in futures:
             timings.update(f.result())  # re-raises a worker's error here
+    except BaseException as e:  # Ctrl-C, a stopped worker or a failed one
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.terminate()  # each training saves last.pt on SIGTERM
+        pool.shutdown(wait=True, cancel_futures=True)
+        if isinstance(e, (BrokenProcessPool, KeyboardInterrupt)):
+            raise SystemExit(
+                f"quickstart interrupted: a training process stopped (Ctrl-C, SIGTERM or killed); "
+                f"each run saved its last checkpoint under {out / 'runs'}. Run the quickstart "
+                f"again with --overwrite to start over.") from None
+        raise
+    pool.shutdown(wait=True)
     return timings
 
 

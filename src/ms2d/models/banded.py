@@ -9,12 +9,13 @@ convolution spends most of its FLOPs on cells that are thrown away.
 
 - **strips**: ``h`` consecutive rows times a contiguous column interval, chosen per strip to cover
   the columns where the strip is dense (a maximum-sum interval over per-column weights
-  ``valid_cells * cell_cost - h``). Strips of one shape are gathered with their halo from the
-  zero-padded map and run as one batched stride-1 ``conv2d`` (the fast path of the conv
-  libraries; strided or tiny convolutions run at a fraction of the peak);
+  ``valid_cells * cell_cost - h``), then widened to the widest strip so that all strips share one
+  shape. They are gathered with their halo from the zero-padded map and run as one batched
+  stride-1 ``conv2d`` (the fast path of the conv libraries; strided or tiny convolutions were
+  measured at 10-50 % of the peak). Strip outputs off the mask go to a discarded slot;
 - **cells**: every remaining valid cell, computed as one ``im2col`` matrix product.
 
-:class:`BandedConv2d` runs a plan. Its backward recomputes the gathers instead of keeping them,
+:func:`banded_conv2d` runs a plan. Its backward recomputes the gathers instead of keeping them,
 so the memory it holds between forward and backward is the input map and the weight, as for a
 dense convolution. Outputs outside the mask are zero; on valid cells the result equals
 ``F.conv2d(x, weight, padding=kernel // 2)`` up to floating-point summation order (tested).
