@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from ms2d.models.banded import AUTO_MAX_WORK, banded_conv2d, plan_banded
 from ms2d.models.config import ModelConfig
-from ms2d.models.fusion import MaskedConvStack, use_banded
+from ms2d.models.fusion import MaskedConvStack, banded_plan_for
 from ms2d.models.maps import candidate_mask
 
 
@@ -66,12 +66,13 @@ def test_plan_rejects_bad_shapes():
 
 
 def test_auto_picks_banded_only_where_it_saves_work():
-    assert use_banded("auto", candidate_mask(64), 9)  # 2D-TAN N=64: 27 % valid
+    assert banded_plan_for("auto", candidate_mask(64), 9) is not None  # 2D-TAN N=64: 27 % valid
     assert plan_banded(candidate_mask(64), 9).work <= AUTO_MAX_WORK
-    assert not use_banded("auto", candidate_mask(16), 5)  # dense triangle: not worth it
-    assert use_banded("banded", candidate_mask(16), 5) and not use_banded("dense", candidate_mask(64), 9)
+    assert banded_plan_for("auto", candidate_mask(16), 5) is None  # dense triangle: not worth it
+    assert banded_plan_for("banded", candidate_mask(16), 5) is not None
+    assert banded_plan_for("dense", candidate_mask(64), 9) is None
     with pytest.raises(ValueError, match="conv_impl"):
-        use_banded("sparse", candidate_mask(8), 3)
+        banded_plan_for("sparse", candidate_mask(8), 3)
     with pytest.raises(ValueError, match="conv_impl"):
         MaskedConvStack(ModelConfig(hidden=4, conv_impl="sparse"))
 

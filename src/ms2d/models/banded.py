@@ -61,7 +61,6 @@ class BandedPlan:
     strip_out: torch.Tensor  # [S * h * w] flat canvas indices; rows * cols (trash) off the mask
     cell_out: torch.Tensor  # [M] flat canvas indices of the cells computed as im2col
     cell_in: torch.Tensor  # [M * k * k] flat indices into the padded canvas
-    valid_cells: int
 
     @property
     def strips(self) -> int:
@@ -132,7 +131,7 @@ def _plan(mask: torch.Tensor, kernel: int, strip_h: int, cell_cost: float = CELL
     ki = torch.arange(k)
     cell_in = (rest[:, 0, None, None] + ki[:, None]) * width + rest[:, 1, None, None] + ki
     return BandedPlan(n, k, strip_h, w, rows, cols, strip_in.flatten(), strip_out.flatten(),
-                      rest[:, 0] * cols + rest[:, 1], cell_in.flatten(), int(mask.sum()))
+                      rest[:, 0] * cols + rest[:, 1], cell_in.flatten())
 
 
 @lru_cache(maxsize=64)

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .banded import AUTO_MAX_WORK, banded_conv2d, plan_banded
+from .banded import AUTO_MAX_WORK, BandedPlan, banded_conv2d, plan_banded
 from .config import ModelConfig
 
 
@@ -49,22 +49,31 @@ def renorm_factor(mask: torch.Tensor, kernel: int) -> torch.Tensor:
     return _renorm_cpu(key, n, kernel).to(mask.device)
 
 
-def use_banded(impl: str, mask: torch.Tensor, kernel: int) -> bool:
-    """Whether ``conv_impl`` (``"dense"``, ``"banded"`` or ``"auto"``) convolves only valid cells.
+CONV_IMPLS = ("auto", "dense", "banded")
+
+
+def _check_conv_impl(impl: str) -> None:
+    if impl not in CONV_IMPLS:
+        raise ValueError(f"unknown conv_impl {impl!r}: 'auto', 'dense' or 'banded'")
+
+
+def banded_plan_for(impl: str, mask: torch.Tensor, kernel: int) -> BandedPlan | None:
+    """The banded plan ``conv_impl`` (``"dense"``, ``"banded"`` or ``"auto"``) convolves with on
+    this mask, or None for the dense convolution.
 
     ``"auto"`` picks the banded convolution on CPU where its plan computes at most
     :data:`~ms2d.models.banded.AUTO_MAX_WORK` of the dense cells (large sparse maps such as N=64);
     on GPUs it stays dense until the banded path has been measured there.
     """
+    _check_conv_impl(impl)
     if impl == "dense":
-        return False
+        return None
     if impl == "banded":
-        return True
-    if impl != "auto":
-        raise ValueError(f"unknown conv_impl {impl!r}: 'auto', 'dense' or 'banded'")
+        return plan_banded(mask, kernel)
     if mask.device.type != "cpu" or kernel % 2 == 0:
-        return False
-    return plan_banded(mask, kernel).work <= AUTO_MAX_WORK
+        return None
+    plan = plan_banded(mask, kernel)
+    return plan if plan.work <= AUTO_MAX_WORK else None
 
 
 class MaskedConvStack(nn.Module):
@@ -77,8 +86,7 @@ class MaskedConvStack(nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        if cfg.conv_impl not in ("auto", "dense", "banded"):
-            raise ValueError(f"unknown conv_impl {cfg.conv_impl!r}: 'auto', 'dense' or 'banded'")
+        _check_conv_impl(cfg.conv_impl)
         self.kernel = cfg.kernel
         self.impl = cfg.conv_impl
         self.layers = nn.ModuleList(
@@ -93,7 +101,7 @@ class MaskedConvStack(nn.Module):
         scale = renorm_factor(mask, self.kernel)
         valid = mask.to(x.dtype)
         pad = self.kernel // 2
-        plan = plan_banded(mask, self.kernel) if use_banded(self.impl, mask, self.kernel) else None
+        plan = banded_plan_for(self.impl, mask, self.kernel)
         for conv in self.layers:
             if plan is not None:
                 y = banded_conv2d(x, conv.weight, mask, plan) * scale

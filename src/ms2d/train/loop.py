@@ -68,7 +68,8 @@ def teacher_window(evidence: list[torch.Tensor], cand_index: list[torch.Tensor],
     """The candidate with the lowest evidence (caption NLL) over all scales, per query, as a
     window in fractions of the video: ``[B, 2]``. No gradient."""
     ev = torch.cat([e.detach() for e in evidence], 1)
-    frac = torch.cat([torch.stack([(i // n).float() / n, (i % n + 1).float() / n], -1)
+    ones = torch.ones(ev.shape[0], device=ev.device)
+    frac = torch.cat([cell_times(n, ones).flatten(1, 2).gather(1, i[..., None].expand(-1, -1, 2))
                       for i, n in zip(cand_index, scales)], 1)  # [B, C, 2]
     return frac[torch.arange(ev.shape[0], device=ev.device), ev.argmin(1)]
 
