@@ -57,7 +57,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ms2d.config import Config, resolve
 from ms2d.models import MS2D, model_config
-from ms2d.models.fusion import banded_plan_for
+from ms2d.models.fusion import conv_plan_for
 from ms2d.models.maps import build_map, candidate_mask
 from ms2d.models.reference import Dense2DTAN, build_map_reference
 from ms2d.train.loop import compute_loss, make_optimizer
@@ -397,8 +397,9 @@ def conv_cells(kind: str, m) -> dict[str, Any]:
     out = {}
     for n in m.scales:
         mask = candidate_mask(n, m.dense_until)
-        plan = banded_plan_for(m.conv_impl, mask, m.kernel) if kind == "ms2d" else None
-        out[str(n)] = {"impl": "dense" if plan is None else "banded",
+        plan = conv_plan_for(m.conv_impl, mask, m.kernel) if kind == "ms2d" else None
+        impl = {"BandedPlan": "banded", "DiagonalPlan": "diagonal"}.get(type(plan).__name__, "dense")
+        out[str(n)] = {"impl": impl,
                        "computed": 1.0 if plan is None else plan.work,
                        "candidates": float(mask.float().mean())}
     return out

@@ -4,9 +4,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ms2d.models.banded import AUTO_MAX_WORK, banded_conv2d, plan_banded
+from ms2d.models.banded import banded_conv2d, plan_banded
 from ms2d.models.config import ModelConfig
-from ms2d.models.fusion import MaskedConvStack, banded_plan_for
+from ms2d.models.diagonal import DiagonalPlan
+from ms2d.models.fusion import AUTO_MAX_WORK, MaskedConvStack, conv_plan_for
 from ms2d.models.maps import candidate_mask
 
 
@@ -65,20 +66,21 @@ def test_plan_rejects_bad_shapes():
         banded_conv2d(torch.zeros(1, 2, 5, 5), torch.zeros(2, 2, 3, 3), candidate_mask(6))
 
 
-def test_auto_picks_banded_only_where_it_saves_work():
-    assert banded_plan_for("auto", candidate_mask(64), 9) is not None  # 2D-TAN N=64: 27 % valid
-    assert plan_banded(candidate_mask(64), 9).work <= AUTO_MAX_WORK
-    assert banded_plan_for("auto", candidate_mask(16), 5) is None  # dense triangle: not worth it
-    assert banded_plan_for("banded", candidate_mask(16), 5) is not None
-    assert banded_plan_for("dense", candidate_mask(64), 9) is None
+def test_auto_picks_a_sparse_conv_only_where_it_saves_work():
+    plan = conv_plan_for("auto", candidate_mask(64), 9)  # 2D-TAN N=64: 27 % valid
+    assert isinstance(plan, DiagonalPlan) and plan.work <= AUTO_MAX_WORK
+    assert conv_plan_for("auto", candidate_mask(16), 5) is None  # dense triangle: not worth it
+    assert conv_plan_for("auto", candidate_mask(64).to("meta"), 9) is None  # not measured on GPUs
+    assert conv_plan_for("banded", candidate_mask(16), 5) is not None
+    assert conv_plan_for("dense", candidate_mask(64), 9) is None
     with pytest.raises(ValueError, match="conv_impl"):
-        banded_plan_for("sparse", candidate_mask(8), 3)
+        conv_plan_for("sparse", candidate_mask(8), 3)
     with pytest.raises(ValueError, match="conv_impl"):
         MaskedConvStack(ModelConfig(hidden=4, conv_impl="sparse"))
 
 
-@pytest.mark.parametrize("impl", ["banded", "auto"])
-def test_masked_conv_stack_same_with_banded_and_dense(impl):
+@pytest.mark.parametrize("impl", ["banded", "diagonal", "auto"])
+def test_masked_conv_stack_same_with_sparse_and_dense(impl):
     torch.manual_seed(0)
     cfg = dict(hidden=6, conv_layers=3, kernel=5, dropout=0.0)
     dense = MaskedConvStack(ModelConfig(**cfg, conv_impl="dense")).double()
@@ -89,10 +91,12 @@ def test_masked_conv_stack_same_with_banded_and_dense(impl):
     yd, yo = dense(x, mask), other(x, mask)
     assert torch.allclose(yd, yo, atol=1e-10)
     yd.square().sum().backward()
-    gd = [p.grad.clone() for p in dense.parameters()] + [x.grad.clone()]
+    # the input's gradient on the mask only: the diagonal conv reads x there only (the model's
+    # fused map is masked, so nothing upstream sees the difference)
+    gd = [p.grad.clone() for p in dense.parameters()] + [x.grad * mask]
     x.grad = None
     yo.square().sum().backward()
-    go = [p.grad for p in other.parameters()] + [x.grad]
+    go = [p.grad for p in other.parameters()] + [x.grad * mask]
     for a, b in zip(gd, go):
         assert torch.allclose(a, b, atol=1e-8)
 

@@ -21,7 +21,7 @@ class ModelConfig:
     conv_layers: int = 8
     kernel: int = 5
     share_conv: bool = True  # one conv stack for all scales
-    conv_impl: str = "auto"  # "dense", "banded" (valid cells only) or "auto" (banded where it pays)
+    conv_impl: str = "auto"  # "dense", "diagonal"/"banded" (valid cells only), "auto" (where it pays)
     dropout: float = 0.1
     # Moments evaluation module (training only)
     top_k: int = 10

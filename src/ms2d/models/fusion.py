@@ -8,8 +8,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .banded import AUTO_MAX_WORK, BandedPlan, banded_conv2d, plan_banded
+from .banded import BandedPlan, banded_conv2d, plan_banded
 from .config import ModelConfig
+from .diagonal import DiagonalPlan, diagonal_conv2d, plan_diagonal
+
+#: ``conv_impl="auto"`` runs a sparse convolution where it computes at most this share of the
+#: dense convolution's cell-taps.
+AUTO_MAX_WORK = 0.5
 
 
 class HadamardFusion(nn.Module):
@@ -49,39 +54,57 @@ def renorm_factor(mask: torch.Tensor, kernel: int) -> torch.Tensor:
     return _renorm_cpu(key, n, kernel).to(mask.device)
 
 
-CONV_IMPLS = ("auto", "dense", "banded")
+CONV_IMPLS = ("auto", "dense", "banded", "diagonal")
+
+#: A conv plan: where a masked convolution computes (None: everywhere, the dense convolution).
+ConvPlan = BandedPlan | DiagonalPlan | None
 
 
 def _check_conv_impl(impl: str) -> None:
     if impl not in CONV_IMPLS:
-        raise ValueError(f"unknown conv_impl {impl!r}: 'auto', 'dense' or 'banded'")
+        raise ValueError(f"unknown conv_impl {impl!r}: 'auto', 'dense', 'banded' or 'diagonal'")
 
 
-def banded_plan_for(impl: str, mask: torch.Tensor, kernel: int) -> BandedPlan | None:
-    """The banded plan ``conv_impl`` (``"dense"``, ``"banded"`` or ``"auto"``) convolves with on
-    this mask, or None for the dense convolution.
+def conv_plan_for(impl: str, mask: torch.Tensor, kernel: int) -> ConvPlan:
+    """The plan ``conv_impl`` (``"dense"``, ``"banded"``, ``"diagonal"`` or ``"auto"``) convolves
+    with on this mask: a :class:`~ms2d.models.diagonal.DiagonalPlan`, a
+    :class:`~ms2d.models.banded.BandedPlan`, or None for the dense convolution.
 
-    ``"auto"`` picks the banded convolution on CPU where its plan computes at most
-    :data:`~ms2d.models.banded.AUTO_MAX_WORK` of the dense cells (large sparse maps such as N=64);
-    on GPUs it stays dense until the banded path has been measured there.
+    ``"auto"`` picks the diagonal convolution on CPU where it computes at most
+    :data:`AUTO_MAX_WORK` of the dense convolution's cell-taps (large sparse maps such as N=64:
+    25 %); small maps (N <= 24: 70 % or more) and GPUs stay dense (the sparse paths have not been
+    measured on a GPU).
     """
     _check_conv_impl(impl)
     if impl == "dense":
         return None
     if impl == "banded":
         return plan_banded(mask, kernel)
+    if impl == "diagonal":
+        return plan_diagonal(mask, kernel)
     if mask.device.type != "cpu" or kernel % 2 == 0:
         return None
-    plan = plan_banded(mask, kernel)
+    plan = plan_diagonal(mask, kernel)
     return plan if plan.work <= AUTO_MAX_WORK else None
+
+
+def masked_conv(x: torch.Tensor, weight: torch.Tensor, mask: torch.Tensor, plan: ConvPlan) -> torch.Tensor:
+    """One masked layer without bias: ``conv2d(x, weight, padding=k//2)`` on the mask's cells
+    (``x`` must be zero off the mask), by the plan's method."""
+    if isinstance(plan, DiagonalPlan):
+        return diagonal_conv2d(x, weight, mask, plan)
+    if isinstance(plan, BandedPlan):
+        return banded_conv2d(x, weight, mask, plan)
+    return F.conv2d(x, weight, None, padding=weight.shape[-1] // 2)
 
 
 class MaskedConvStack(nn.Module):
     """``conv_layers`` 2D convolutions (kernel ``kernel``, ReLU), masked after every layer.
 
-    Only the outputs on the mask's cells survive a layer, so with ``conv_impl`` banded (or auto, on
-    large sparse maps) each layer computes just those cells (:mod:`ms2d.models.banded`); the
-    result equals the dense convolution up to floating-point summation order.
+    Only the outputs on the mask's cells survive a layer, so with ``conv_impl`` diagonal (auto on
+    large sparse maps; :mod:`ms2d.models.diagonal`) or banded (:mod:`ms2d.models.banded`) each
+    layer computes just those cells; the result equals the dense convolution up to floating-point
+    summation order.
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
@@ -100,13 +123,9 @@ class MaskedConvStack(nn.Module):
             return x
         scale = renorm_factor(mask, self.kernel)
         valid = mask.to(x.dtype)
-        pad = self.kernel // 2
-        plan = banded_plan_for(self.impl, mask, self.kernel)
+        plan = conv_plan_for(self.impl, mask, self.kernel)
         for conv in self.layers:
-            if plan is not None:
-                y = banded_conv2d(x, conv.weight, mask, plan) * scale
-            else:
-                y = F.conv2d(x, conv.weight, None, padding=pad) * scale
+            y = masked_conv(x, conv.weight, mask, plan) * scale
             x = F.relu(y + conv.bias[None, :, None, None] * valid)
         return self.drop(x)
 

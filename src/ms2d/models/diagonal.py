@@ -1,0 +1,296 @@
+"""Diagonal convolution: a masked 2D convolution as in-place matrix products on sheared rows.
+
+A 2D-TAN candidate mask is a band of full diagonals (every moment of up to ``dense_until``
+segments, at every start) plus sparse cells further from the diagonal. In the sheared
+coordinates ``(d, i) = (end - start, start)`` the band is a rectangle, and a kernel tap
+``(di, dj)`` maps cell ``(i, d)`` to ``(i + di, d + dj - di)``: a *constant* row offset once every
+diagonal is stored as a row block of the same pitch ``P = n + 2 * (k // 2)``. So, with the map
+held as rows ``[R, B, C]`` (one row per cell, channels last), the band-to-band part of the
+convolution is, for each of the ``k * k`` taps, one in-place matrix product over a contiguous
+slab of rows::
+
+    Y[o : o + L] += X[o + shift_t : o + shift_t + L] @ W_t        (W_t: [C_in, C_out])
+
+with no gather and no im2col, and only the diagonals the tap connects inside the band. Pairs of
+cells that involve a sparse (off-band) cell are few (5.8k of 63k at N=64, k=9); they run per tap
+as a gather, a product and an ``index_add_``.
+
+The computed work is the sum of the slab lengths plus those pairs: 25 % of the dense
+convolution's cell-taps at N=64, k=9 (the banded strips of :mod:`ms2d.models.banded`: 38 %). The
+padding rows that separate the diagonals cost the rest (12 % of the band's rows at N=64).
+
+Semantics, as for :func:`ms2d.models.banded.banded_conv2d`: the input is read on the mask's cells
+only (it is taken as zero elsewhere, and gets no gradient there), the output equals
+``F.conv2d(x * mask, weight, padding=k // 2)`` on the mask's cells up to floating-point summation
+order and is a constant zero elsewhere. The backward is the transpose of every product (no
+saved gathers: the memory held is the input and the weight). Under autocast the products run in
+float32.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+import torch
+
+
+@dataclass(frozen=True)
+class DiagonalPlan:
+    """Where the rows of one ``[n, n]`` mask live and which products a kernel needs.
+
+    Rows: ``k//2`` margin rows, then ``band`` diagonals of ``pitch`` rows each (cell ``(i, i+d)``
+    at ``2*(k//2) + d*pitch + i``; the other positions are zero padding), ``k//2`` margin rows,
+    then one row per off-band valid cell, then one always-zero row (where off-mask cells read).
+    """
+
+    n: int
+    kernel: int
+    band: int  # leading diagonals that are entirely on the mask
+    pitch: int
+    rows: int
+    cell_of_row: torch.Tensor  # [rows] flat cell index (padding rows: 0, masked by valid_rows)
+    row_of_cell: torch.Tensor  # [n * n] row index; off-mask cells: rows - 1 (always zero)
+    valid_rows: torch.Tensor  # [rows] float 1/0
+    slabs: tuple[tuple[int, int, int, int], ...]  # (tap, out row, in row, length)
+    pair_taps: tuple[tuple[int, int, int], ...]  # (tap, start, stop) into pair_out / pair_in
+    pair_out: torch.Tensor  # [M] output rows of the off-band pairs
+    pair_in: torch.Tensor  # [M] input rows
+
+    @property
+    def slab_rows(self) -> int:
+        return sum(s[3] for s in self.slabs)
+
+    @property
+    def pairs(self) -> int:
+        return int(self.pair_out.numel())
+
+    @property
+    def work(self) -> float:
+        """Computed (row, tap) products over the ``n * n * k * k`` of the dense convolution."""
+        return (self.slab_rows + self.pairs) / (self.n * self.n * self.kernel * self.kernel)
+
+    def to(self, device: torch.device | str) -> DiagonalPlan:
+        return replace(self, **{f: getattr(self, f).to(device) for f in
+                                ("cell_of_row", "row_of_cell", "valid_rows", "pair_out", "pair_in")})
+
+
+def _full_diagonals(mask: torch.Tensor) -> int:
+    n = mask.shape[0]
+    d = 0
+    while d < n and bool(torch.diagonal(mask, d).all()):
+        d += 1
+    return d
+
+
+def _plan(mask: torch.Tensor, kernel: int) -> DiagonalPlan:
+    n, r = mask.shape[0], kernel // 2
+    pitch = n + 2 * r
+    band = _full_diagonals(mask)
+    band_rows = band * pitch + 2 * r
+    cells = mask.nonzero()  # [V, 2] (start, end)
+    diag = cells[:, 1] - cells[:, 0]
+    in_band = (diag >= 0) & (diag < band)
+    off = (~in_band).nonzero().flatten()
+    row = torch.empty(len(cells), dtype=torch.long)
+    row[in_band] = 2 * r + diag[in_band] * pitch + cells[in_band, 0]
+    row[off] = band_rows + torch.arange(len(off))
+    rows = band_rows + len(off) + 1
+    flat = cells[:, 0] * n + cells[:, 1]
+    cell_of_row = torch.zeros(rows, dtype=torch.long)
+    cell_of_row[row] = flat
+    valid_rows = torch.zeros(rows)
+    valid_rows[row] = 1.0
+    row_of_cell = torch.full((n * n,), rows - 1, dtype=torch.long)
+    row_of_cell[flat] = row
+    grid = torch.full((n, n), -1, dtype=torch.long)  # row of each valid cell, -1 elsewhere
+    grid[cells[:, 0], cells[:, 1]] = row
+
+    slabs, pair_taps, outs, ins = [], [], [], []
+    start = 0
+    for a in range(kernel):
+        for b in range(kernel):
+            t, di, dj = a * kernel + b, a - r, b - r
+            dd = dj - di
+            d0, d1 = max(0, -dd), min(band - 1, band - 1 - dd)
+            if d0 <= d1:
+                o = r + d0 * pitch
+                slabs.append((t, o, o + dd * pitch + di, (d1 - d0 + 1) * pitch))
+            si, sj = cells[:, 0] + di, cells[:, 1] + dj
+            inside = (si >= 0) & (si < n) & (sj >= 0) & (sj < n)
+            src = torch.where(inside, grid[si.clamp(0, n - 1), sj.clamp(0, n - 1)], -1)
+            src_band = (sj - si >= 0) & (sj - si < band)
+            keep = (src >= 0) & ~(in_band & src_band)  # pairs the band slabs do not cover
+            if keep.any():
+                outs.append(row[keep])
+                ins.append(src[keep])
+                pair_taps.append((t, start, start + int(keep.sum())))
+                start += int(keep.sum())
+    empty = torch.zeros(0, dtype=torch.long)
+    return DiagonalPlan(n, kernel, band, pitch, rows, cell_of_row, row_of_cell, valid_rows,
+                        tuple(slabs), tuple(pair_taps),
+                        torch.cat(outs) if outs else empty, torch.cat(ins) if ins else empty)
+
+
+@lru_cache(maxsize=64)
+def _plan_cpu(mask_key: bytes, n: int, kernel: int) -> DiagonalPlan:
+    mask = torch.frombuffer(bytearray(mask_key), dtype=torch.bool).reshape(n, n).clone()
+    return _plan(mask, kernel)
+
+
+_DEVICE_PLANS: dict[tuple[bytes, int, int, str], DiagonalPlan] = {}
+
+
+def plan_diagonal(mask: torch.Tensor, kernel: int) -> DiagonalPlan:
+    """The cached plan for a bool ``[n, n]`` mask and an odd ``kernel`` (tensors on mask's device)."""
+    if mask.dim() != 2 or mask.shape[0] != mask.shape[1]:
+        raise ValueError(f"plan_diagonal needs a square [n, n] mask, got {tuple(mask.shape)}")
+    if kernel % 2 != 1:
+        raise ValueError(f"the diagonal convolution needs an odd kernel, got {kernel}")
+    n = mask.shape[0]
+    key = mask.detach().to("cpu", torch.bool).contiguous().numpy().tobytes()
+    plan = _plan_cpu(key, n, kernel)
+    if mask.device.type == "cpu":
+        return plan
+    dkey = (key, n, kernel, str(mask.device))
+    if dkey not in _DEVICE_PLANS:
+        _DEVICE_PLANS[dkey] = plan.to(mask.device)
+    return _DEVICE_PLANS[dkey]
+
+
+def to_rows(x: torch.Tensor, plan: DiagonalPlan) -> torch.Tensor:
+    """``[B, C, n, n]`` -> rows ``[R, B, C]`` (padding rows zero)."""
+    b, c = x.shape[:2]
+    cells = x.reshape(b, c, -1).permute(2, 0, 1)  # a view when x came from from_rows
+    return cells.index_select(0, plan.cell_of_row) * plan.valid_rows.to(x.dtype)[:, None, None]
+
+
+def from_rows(y: torch.Tensor, plan: DiagonalPlan) -> torch.Tensor:
+    """Rows ``[R, B, C]`` (zero on padding rows) -> ``[B, C, n, n]``, zero off the mask.
+
+    The result is a channels-innermost view, so the next layer's :func:`to_rows` needs no copy.
+    """
+    _, b, c = y.shape
+    return y.index_select(0, plan.row_of_cell).permute(1, 2, 0).unflatten(2, (plan.n, plan.n))
+
+
+#: Channels per block when the weight is transposed to and from tap-major order: a plain
+#: ``permute(...).contiguous()`` of a 512x512x9x9 weight takes ~80 ms on a 2-core CPU, blocks of
+#: 8 input channels (that stay in cache) ~28 ms.
+_PERMUTE_BLOCK = 8
+
+
+def _weight_taps(weight: torch.Tensor) -> torch.Tensor:
+    """``[Co, Ci, k, k]`` -> ``[k*k, Ci, Co]``: ``W_t`` such that ``out_row += in_row @ W_t``."""
+    co, ci, k, _ = weight.shape
+    src = weight.reshape(co, ci, k * k)
+    out = weight.new_empty(k * k, ci, co)
+    for c in range(0, ci, _PERMUTE_BLOCK):
+        out[:, c : c + _PERMUTE_BLOCK].copy_(src[:, c : c + _PERMUTE_BLOCK].permute(2, 1, 0))
+    return out
+
+
+def _weight_from_taps(wt: torch.Tensor, k: int) -> torch.Tensor:
+    """Inverse of :func:`_weight_taps`: ``[k*k, Ci, Co]`` -> ``[Co, Ci, k, k]``."""
+    kk, ci, co = wt.shape
+    out = wt.new_empty(co, ci, kk)
+    for c in range(0, ci, _PERMUTE_BLOCK):
+        out[:, c : c + _PERMUTE_BLOCK].copy_(wt[:, c : c + _PERMUTE_BLOCK].permute(2, 1, 0))
+    return out.view(co, ci, k, k)
+
+
+def _acc_mm(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
+    """``out += a @ b`` in place. Spelt ``addmm(out=...)`` rather than ``addmm_`` so that FLOP
+    counters (``torch.utils.flop_counter``, which has no rule for ``addmm_``) see it."""
+    torch.addmm(out, a, b, out=out)
+
+
+def rows_conv(x: torch.Tensor, wt: torch.Tensor, plan: DiagonalPlan) -> torch.Tensor:
+    """The convolution on rows: ``x [R, B, Ci]``, ``wt [k*k, Ci, Co]`` -> ``[R, B, Co]``."""
+    r, b, ci = x.shape
+    co = wt.shape[2]
+    y = x.new_zeros(r, b, co)
+    x2, y2 = x.view(r * b, ci), y.view(r * b, co)
+    for t, o, i, n in plan.slabs:
+        _acc_mm(y2[o * b : (o + n) * b], x2[i * b : (i + n) * b], wt[t])
+    for t, lo, hi in plan.pair_taps:
+        src = x.index_select(0, plan.pair_in[lo:hi]).view(-1, ci)
+        y.index_add_(0, plan.pair_out[lo:hi], (src @ wt[t]).view(-1, b, co))
+    return y.mul_(plan.valid_rows.to(y.dtype)[:, None, None])
+
+
+def rows_conv_backward(x: torch.Tensor, wt: torch.Tensor, g: torch.Tensor, plan: DiagonalPlan,
+                       need_x: bool = True, need_w: bool = True):
+    """Gradients of :func:`rows_conv` for the output gradient ``g [R, B, Co]``: every product
+    transposed. Returns ``(dx [R, B, Ci] or None, dwt [k*k, Ci, Co] or None)``."""
+    r, b, ci = x.shape
+    co = wt.shape[2]
+    g = g * plan.valid_rows.to(g.dtype)[:, None, None]  # the forward zeroed the padding rows
+    x2, g2 = x.view(r * b, ci), g.view(r * b, co)
+    dx = torch.zeros_like(x) if need_x else None
+    dwt = torch.zeros_like(wt) if need_w else None
+    dx2 = dx.view(r * b, ci) if need_x else None
+    for t, o, i, n in plan.slabs:
+        gs = g2[o * b : (o + n) * b]
+        if need_x:
+            _acc_mm(dx2[i * b : (i + n) * b], gs, wt[t].t())
+        if need_w:
+            _acc_mm(dwt[t], x2[i * b : (i + n) * b].t(), gs)
+    for t, lo, hi in plan.pair_taps:
+        gs = g.index_select(0, plan.pair_out[lo:hi]).view(-1, co)
+        if need_x:
+            dx.index_add_(0, plan.pair_in[lo:hi], (gs @ wt[t].t()).view(-1, b, ci))
+        if need_w:
+            _acc_mm(dwt[t], x.index_select(0, plan.pair_in[lo:hi]).view(-1, ci).t(), gs)
+    if need_x:
+        dx.mul_(plan.valid_rows.to(dx.dtype)[:, None, None])
+    return dx, dwt
+
+
+def _compute_dtype(x: torch.Tensor) -> torch.dtype:
+    """float64 stays float64 (gradient checks); everything else runs in float32."""
+    return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+
+class _Diagonal(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, plan: DiagonalPlan) -> torch.Tensor:
+        ctx.plan = plan
+        ctx.save_for_backward(x, weight)
+        dt = _compute_dtype(x)
+        with torch.autocast(x.device.type, enabled=False):
+            wt = _weight_taps(weight.to(dt))
+            return from_rows(rows_conv(to_rows(x.to(dt), plan), wt, plan), plan)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, weight = ctx.saved_tensors
+        plan: DiagonalPlan = ctx.plan
+        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        dt = _compute_dtype(x)
+        with torch.autocast(grad.device.type, enabled=False):
+            wt = _weight_taps(weight.to(dt))
+            dx, dwt = rows_conv_backward(to_rows(x.to(dt), plan), wt,
+                                         to_rows(grad.to(dt), plan), plan, need_x, need_w)
+        if need_x:
+            dx = from_rows(dx, plan).to(x.dtype)
+        dw = None
+        if need_w:
+            dw = _weight_from_taps(dwt, weight.shape[-1]).to(weight.dtype)
+        return dx, dw, None
+
+
+def diagonal_conv2d(x: torch.Tensor, weight: torch.Tensor, mask: torch.Tensor,
+                    plan: DiagonalPlan | None = None) -> torch.Tensor:
+    """``F.conv2d(x * mask, weight, padding=k//2) * mask`` (bool ``mask [n, n]``), computed on
+    the mask's cells only (see the module docstring). ``x [B, C, n, n]``, ``weight [Co, C, k, k]``
+    with odd ``k``; no bias (add it outside). A float32 result (float64 for float64 input), also
+    under autocast."""
+    if x.dim() != 4 or x.shape[-1] != x.shape[-2] or tuple(mask.shape) != tuple(x.shape[-2:]):
+        raise ValueError(f"diagonal_conv2d: x {tuple(x.shape)} does not match mask {tuple(mask.shape)}")
+    plan = plan or plan_diagonal(mask, weight.shape[-1])
+    return _Diagonal.apply(x, weight, plan)
+
+
+__all__ = ["DiagonalPlan", "diagonal_conv2d", "from_rows", "plan_diagonal", "rows_conv",
+           "rows_conv_backward", "to_rows"]

@@ -1,0 +1,93 @@
+"""The diagonal convolution (ms2d.models.diagonal) equals the dense masked convolution."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ms2d.models.diagonal import diagonal_conv2d, from_rows, plan_diagonal, to_rows
+from ms2d.models.maps import candidate_mask
+
+
+def _dense(x, w, mask):
+    return F.conv2d(x * mask, w, padding=w.shape[-1] // 2) * mask
+
+
+def _check(mask: torch.Tensor, kernel: int, cin: int = 3, cout: int = 4, batch: int = 2) -> None:
+    n = mask.shape[0]
+    g = torch.Generator().manual_seed(n * 100 + kernel)
+    x = torch.randn(batch, cin, n, n, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(cout, cin, kernel, kernel, generator=g, dtype=torch.float64, requires_grad=True)
+    up = torch.randn(batch, cout, n, n, generator=g, dtype=torch.float64)
+    ref = _dense(x, w, mask)
+    dx_ref, dw_ref = torch.autograd.grad((ref * up).sum(), [x, w])
+    out = diagonal_conv2d(x, w, mask)
+    assert out.shape == ref.shape and out.dtype == torch.float64
+    assert torch.allclose(out, ref, atol=1e-10)
+    assert not out[:, :, ~mask].any()  # constant zero off the mask
+    dx, dw = torch.autograd.grad((out * up).sum(), [x, w])
+    assert torch.allclose(dw, dw_ref, atol=1e-9)
+    assert torch.allclose(dx * mask, dx_ref * mask, atol=1e-9)
+    assert not dx[:, :, ~mask].any()  # x is read on the mask only
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 16, 17, 24, 33, 64])
+@pytest.mark.parametrize("kernel", [3, 5, 9])
+def test_equals_dense_on_2dtan_masks(n, kernel):
+    _check(candidate_mask(n), kernel)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_equals_dense_on_random_masks(seed):
+    g = torch.Generator().manual_seed(seed)
+    mask = torch.rand(21, 21, generator=g) < 0.35  # no full diagonal, cells below it too
+    _check(mask, 5)
+    _check(torch.triu(torch.ones(12, 12, dtype=torch.bool)) | mask[:12, :12], 7)
+
+
+def test_zero_mask_and_gradcheck():
+    _check(torch.zeros(6, 6, dtype=torch.bool), 3)
+    mask = candidate_mask(20, dense_until=4)
+    x = torch.randn(1, 2, 20, 20, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(2, 2, 3, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, w: diagonal_conv2d(x, w, mask), (x, w))
+
+
+def test_plan_shape_at_n64():
+    plan = plan_diagonal(candidate_mask(64), 9)
+    assert plan.band == 16  # the 2D-TAN band: every moment of up to 16 segments
+    assert plan.work < 0.26  # 25 % of the dense conv's cell-taps (banded strips: 38 %)
+    assert plan_diagonal(candidate_mask(64), 9) is plan  # cached per (mask, kernel)
+    # every off-band pair really is a valid -> valid pair
+    valid_rows = plan.valid_rows.bool()
+    assert valid_rows[plan.pair_out].all() and valid_rows[plan.pair_in].all()
+
+
+def test_rows_round_trip():
+    mask = candidate_mask(40)
+    x = torch.randn(2, 3, 40, 40) * mask
+    plan = plan_diagonal(mask, 5)
+    rows = to_rows(x, plan)
+    assert rows.shape == (plan.rows, 2, 3)
+    assert torch.equal(from_rows(rows, plan), x)
+    assert not rows[~plan.valid_rows.bool()].any()
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="odd kernel"):
+        plan_diagonal(candidate_mask(8), 4)
+    with pytest.raises(ValueError, match="square"):
+        plan_diagonal(torch.ones(3, 4, dtype=torch.bool), 3)
+    with pytest.raises(ValueError, match="does not match"):
+        diagonal_conv2d(torch.zeros(1, 2, 5, 5), torch.zeros(2, 2, 3, 3), candidate_mask(6))
+
+
+def test_float32_under_bf16_autocast():
+    mask = candidate_mask(32)
+    x = torch.randn(1, 8, 32, 32) * mask
+    w = torch.randn(8, 8, 5, 5) * 0.1
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = diagonal_conv2d(x, w, mask)
+    assert out.dtype == torch.float32
+    assert torch.allclose(out, _dense(x, w, mask), atol=1e-4)
