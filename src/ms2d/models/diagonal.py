@@ -4,7 +4,7 @@ A 2D-TAN candidate mask is a band of full diagonals (every moment of up to ``den
 segments, at every start) plus sparse cells further from the diagonal. In the sheared
 coordinates ``(d, i) = (end - start, start)`` the band is a rectangle, and a kernel tap
 ``(di, dj)`` maps cell ``(i, d)`` to ``(i + di, d + dj - di)``: a *constant* row offset once every
-diagonal is stored as a row block of the same pitch ``P = n + 2 * (k // 2)``. So, with the map
+diagonal is stored as a row block of the same pitch ``P = n + k // 2``. So, with the map
 held as rows ``[R, B, C]`` (one row per cell, channels last), the band-to-band part of the
 convolution is, for each of the ``k * k`` taps, one in-place matrix product over a contiguous
 slab of rows::
@@ -15,9 +15,10 @@ with no gather and no im2col, and only the diagonals the tap connects inside the
 cells that involve a sparse (off-band) cell are few (5.8k of 63k at N=64, k=9); they run per tap
 as a gather, a product and an ``index_add_``.
 
-The computed work is the sum of the slab lengths plus those pairs: 25 % of the dense
+The computed work is the sum of the slab lengths plus those pairs: 23 % of the dense
 convolution's cell-taps at N=64, k=9 (the banded strips of :mod:`ms2d.models.banded`: 38 %). The
-padding rows that separate the diagonals cost the rest (12 % of the band's rows at N=64).
+rows past each diagonal's end cost the rest (17 % of the band's rows at N=64): they hold zeros,
+so a tap that reads past the end of a diagonal, or before its start, reads a zero.
 
 Semantics, as for :func:`ms2d.models.banded.banded_conv2d`: the input is read on the mask's cells
 only (it is taken as zero elsewhere, and gets no gradient there), the output equals
@@ -39,9 +40,11 @@ import torch
 class DiagonalPlan:
     """Where the rows of one ``[n, n]`` mask live and which products a kernel needs.
 
-    Rows: ``k//2`` margin rows, then ``band`` diagonals of ``pitch`` rows each (cell ``(i, i+d)``
-    at ``2*(k//2) + d*pitch + i``; the other positions are zero padding), ``k//2`` margin rows,
-    then one row per off-band valid cell, then one always-zero row (where off-mask cells read).
+    Rows: ``k//2`` margin rows, then ``band`` diagonals of ``pitch = n + k//2`` rows each (cell
+    ``(i, i+d)`` at ``k//2 + d*pitch + i``; the ``d + k//2`` rows after the diagonal's ``n - d``
+    cells are zero, so taps that read up to ``k//2`` cells past either end of a diagonal read
+    zeros), ``k//2`` margin rows, then one row per off-band valid cell, then one always-zero row
+    (where off-mask cells read).
     """
 
     n: int
@@ -85,7 +88,7 @@ def _full_diagonals(mask: torch.Tensor) -> int:
 
 def _plan(mask: torch.Tensor, kernel: int) -> DiagonalPlan:
     n, r = mask.shape[0], kernel // 2
-    pitch = n + 2 * r
+    pitch = n + r
     band = _full_diagonals(mask)
     band_rows = band * pitch + 2 * r
     cells = mask.nonzero()  # [V, 2] (start, end)
@@ -93,7 +96,7 @@ def _plan(mask: torch.Tensor, kernel: int) -> DiagonalPlan:
     in_band = (diag >= 0) & (diag < band)
     off = (~in_band).nonzero().flatten()
     row = torch.empty(len(cells), dtype=torch.long)
-    row[in_band] = 2 * r + diag[in_band] * pitch + cells[in_band, 0]
+    row[in_band] = r + diag[in_band] * pitch + cells[in_band, 0]
     row[off] = band_rows + torch.arange(len(off))
     rows = band_rows + len(off) + 1
     flat = cells[:, 0] * n + cells[:, 1]
