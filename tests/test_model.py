@@ -217,3 +217,22 @@ def test_complement_mean_and_complement_nll():
     assert not out["complement_nll"][0].requires_grad
     with pytest.raises(ValueError, match="visual_mean"):
         MS2D(ModelConfig(**{**TINY, "caption_input": "visual", "caption_complement": True}))
+
+
+def test_caption_shared_dropout_masks_are_per_query():
+    from ms2d.models.caption import CaptionModule
+
+    def nlls(shared: bool) -> torch.Tensor:
+        torch.manual_seed(0)
+        cfg = ModelConfig(**{**TINY, "dropout": 0.5, "caption_shared_dropout": shared})
+        cap = CaptionModule(cfg, torch.nn.Embedding(30, 8)).train()
+        inputs = torch.randint(5, 30, (2, 6))
+        same = torch.randn(2, 1, 16).expand(2, 5, 16)  # five identical candidates per query
+        return cap(inputs, inputs, same)
+
+    shared, independent = nlls(True), nlls(False)
+    # one mask per query: identical candidates get identical NLLs (labels rank features only)
+    assert torch.allclose(shared, shared[:, :1].expand_as(shared))
+    assert not torch.allclose(shared[0], shared[1])  # queries still get different masks
+    assert not torch.allclose(independent, independent[:, :1].expand_as(independent))
+

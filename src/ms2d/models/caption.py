@@ -28,6 +28,8 @@ class CaptionModule(nn.Module):
         self.lstm2 = nn.LSTM(2 * h if self.fusion == "concat" else h, h, batch_first=True)
         self.out = nn.Linear(h, cfg.vocab_size)
         self.drop = nn.Dropout(cfg.dropout)
+        self.p = cfg.dropout
+        self.shared = cfg.caption_shared_dropout
 
     def forward(self, inputs: torch.Tensor, targets: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
         """Per-candidate summed word NLL.
@@ -40,10 +42,19 @@ class CaptionModule(nn.Module):
         h1 = h1[:, None].expand(b, c, *h1.shape[1:]).reshape(b * c, *h1.shape[1:])
         v = self.cand(cand).reshape(b * c, 1, -1).expand_as(h1)
         fused = torch.cat([h1, v], -1) if self.fusion == "concat" else h1 * torch.tanh(v)
-        h2, _ = self.lstm2(self.drop(fused))
-        logits = self.out(self.drop(h2))  # [B*C, L, V]
+        h2, _ = self.lstm2(self._drop(fused, b))
+        logits = self.out(self._drop(h2, b))  # [B*C, L, V]
         tgt = targets[:, None].expand(b, c, targets.shape[1]).reshape(-1)
         # softmax over the contiguous last dim: 2-3x faster than over dim 1 of [B*C, V, L]
         nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt, ignore_index=0,
                               reduction="none")
         return nll.view(b * c, -1).sum(-1).reshape(b, c)
+
+    def _drop(self, x: torch.Tensor, b: int) -> torch.Tensor:
+        """Dropout on ``[B*C, L, H]``; with ``caption_shared_dropout`` one mask per query, shared
+        by its ``C`` candidates, so that their NLLs (and the pseudo labels, which rank them)
+        differ only through the candidates' features, not through dropout noise."""
+        if not (self.training and self.shared and self.p > 0):
+            return self.drop(x)
+        keep = torch.empty(b, 1, *x.shape[1:], dtype=x.dtype, device=x.device).bernoulli_(1 - self.p)
+        return (x.view(b, -1, *x.shape[1:]) * keep.div_(1 - self.p)).view_as(x)

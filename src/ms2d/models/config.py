@@ -28,6 +28,7 @@ class ModelConfig:
     caption_hidden: int = 1024
     caption_input: str = "visual_mean"  # "visual" (max-pooled F^j), "visual_mean" (span mean), "cross" (F_cro, the paper)
     caption_fusion: str = "concat"  # "concat" or "product"
+    caption_shared_dropout: bool = True  # one dropout mask per query for all its candidates
     word_mask: float = 0.6  # share of teacher-forcing input words replaced by <mask>
     caption_complement: bool = False  # also caption the rest of the video (for contrast labels)
     caption_video: bool = False  # also reconstruct from the whole video (L_rec only, no label)

@@ -72,7 +72,7 @@ def conv_plan_for(impl: str, mask: torch.Tensor, kernel: int) -> ConvPlan:
 
     ``"auto"`` picks the diagonal convolution on CPU where it computes at most
     :data:`AUTO_MAX_WORK` of the dense convolution's cell-taps (large sparse maps such as N=64:
-    25 %); small maps (N <= 24: 70 % or more) and GPUs stay dense (the sparse paths have not been
+    23 %); small maps (N <= 24: 70 % or more) and GPUs stay dense (the sparse paths have not been
     measured on a GPU).
     """
     _check_conv_impl(impl)
