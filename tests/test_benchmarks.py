@@ -233,3 +233,15 @@ def test_quick_benchmark_writes_expected_keys(tmp_path):
     assert [r["N"] for r in res["maps"]] == [8, 16, 32, 64, 128]
     assert all(r["build_map_ms"] > 0 and r["reference_ms"] > 0 for r in res["maps"])
     assert res["data"]["pairs_per_s"] > 0 and res["data"]["pairs"] > 0
+
+
+def test_conv_impls_benchmark_writes_rows(tmp_path):
+    out = tmp_path / "conv.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "conv_impls.py"),
+                           "--cases", "20:3:4:1", "--threads", "1", "--json", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(out.read_text())["rows"][0]
+    assert set(row["impls"]) == {"dense", "banded", "diagonal"}
+    assert row["impls"]["dense"]["work"] == 1.0 and row["impls"]["dense"]["speedup"] == 1.0
+    assert all(r["ms"] > 0 and r["gflops_per_s"] > 0 for r in row["impls"].values())
