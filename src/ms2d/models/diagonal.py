@@ -12,8 +12,8 @@ slab of rows::
     Y[o : o + L] += X[o + shift_t : o + shift_t + L] @ W_t        (W_t: [C_in, C_out])
 
 with no gather and no im2col, and only the diagonals the tap connects inside the band. Pairs of
-cells that involve a sparse (off-band) cell are few (5.8k of 63k at N=64, k=9); they run per tap
-as a gather, a product and an ``index_add_``.
+cells that involve a sparse (off-band) cell are few (5.8k of 63k at N=64, k=9): one gather for
+all of them, one product per tap, one ``index_add_``.
 
 The computed work is the sum of the slab lengths plus those pairs: 23 % of the dense
 convolution's cell-taps at N=64, k=9 (the banded strips of :mod:`ms2d.models.banded`: 38 %). The
@@ -216,9 +216,12 @@ def rows_conv(x: torch.Tensor, wt: torch.Tensor, plan: DiagonalPlan) -> torch.Te
     x2, y2 = x.view(r * b, ci), y.view(r * b, co)
     for t, o, i, n in plan.slabs:
         _acc_mm(y2[o * b : (o + n) * b], x2[i * b : (i + n) * b], wt[t])
-    for t, lo, hi in plan.pair_taps:
-        src = x.index_select(0, plan.pair_in[lo:hi]).view(-1, ci)
-        y.index_add_(0, plan.pair_out[lo:hi], (src @ wt[t]).view(-1, b, co))
+    if plan.pair_taps:  # one gather and one scatter for all taps' off-band pairs
+        src = x.index_select(0, plan.pair_in).view(-1, ci)
+        out = src.new_empty(src.shape[0], co)
+        for t, lo, hi in plan.pair_taps:
+            torch.mm(src[lo * b : hi * b], wt[t], out=out[lo * b : hi * b])
+        y.index_add_(0, plan.pair_out, out.view(-1, b, co))
     return y.mul_(plan.valid_rows.to(y.dtype)[:, None, None])
 
 
@@ -239,12 +242,18 @@ def rows_conv_backward(x: torch.Tensor, wt: torch.Tensor, g: torch.Tensor, plan:
             _acc_mm(dx2[i * b : (i + n) * b], gs, wt[t].t())
         if need_w:
             _acc_mm(dwt[t], x2[i * b : (i + n) * b].t(), gs)
-    for t, lo, hi in plan.pair_taps:
-        gs = g.index_select(0, plan.pair_out[lo:hi]).view(-1, co)
+    if plan.pair_taps:
+        gp = g.index_select(0, plan.pair_out).view(-1, co)
+        xp = x.index_select(0, plan.pair_in).view(-1, ci) if need_w else None
+        dxp = gp.new_empty(gp.shape[0], ci) if need_x else None
+        for t, lo, hi in plan.pair_taps:
+            gs = gp[lo * b : hi * b]
+            if need_x:
+                torch.mm(gs, wt[t].t(), out=dxp[lo * b : hi * b])
+            if need_w:
+                _acc_mm(dwt[t], xp[lo * b : hi * b].t(), gs)
         if need_x:
-            dx.index_add_(0, plan.pair_in[lo:hi], (gs @ wt[t].t()).view(-1, b, ci))
-        if need_w:
-            _acc_mm(dwt[t], x.index_select(0, plan.pair_in[lo:hi]).view(-1, ci).t(), gs)
+            dx.index_add_(0, plan.pair_in, dxp.view(-1, b, ci))
     if need_x:
         dx.mul_(plan.valid_rows.to(dx.dtype)[:, None, None])
     return dx, dwt
