@@ -29,6 +29,8 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
+from .plan_cache import cached_plan, mask_from_key
+
 #: How many strip cells one im2col cell is worth when the plan chooses each strip's columns. The
 #: im2col product runs at ~140 GFLOP/s vs ~175 for strip convolutions (512 channels, kernel 9,
 #: 2 CPU threads) and pays its gathers per cell; a sweep over {1.25, 2, 4} x strip heights
@@ -136,28 +138,12 @@ def _plan(mask: torch.Tensor, kernel: int, strip_h: int, cell_cost: float = CELL
 
 @lru_cache(maxsize=64)
 def _plan_cpu(mask_key: bytes, n: int, kernel: int, strip_h: int) -> BandedPlan:
-    mask = torch.frombuffer(bytearray(mask_key), dtype=torch.bool).reshape(n, n).clone()
-    return _plan(mask, kernel, strip_h)
-
-
-_DEVICE_PLANS: dict[tuple[bytes, int, int, int, str], BandedPlan] = {}
+    return _plan(mask_from_key(mask_key, n), kernel, strip_h)
 
 
 def plan_banded(mask: torch.Tensor, kernel: int, strip_h: int = STRIP_H) -> BandedPlan:
     """The cached plan for a bool ``[n, n]`` mask and an odd ``kernel`` (indices on mask's device)."""
-    if mask.dim() != 2 or mask.shape[0] != mask.shape[1]:
-        raise ValueError(f"plan_banded needs a square [n, n] mask, got {tuple(mask.shape)}")
-    if kernel % 2 != 1:
-        raise ValueError(f"the banded convolution needs an odd kernel, got {kernel}")
-    n = mask.shape[0]
-    key = mask.detach().to("cpu", torch.bool).contiguous().numpy().tobytes()
-    plan = _plan_cpu(key, n, kernel, strip_h)
-    if mask.device.type == "cpu":
-        return plan
-    dkey = (key, n, kernel, strip_h, str(mask.device))
-    if dkey not in _DEVICE_PLANS:
-        _DEVICE_PLANS[dkey] = plan.to(mask.device)
-    return _DEVICE_PLANS[dkey]
+    return cached_plan(_plan_cpu, "the banded convolution", mask, kernel, strip_h)
 
 
 def _tiles(xp: torch.Tensor, plan: BandedPlan) -> torch.Tensor:

@@ -35,6 +35,8 @@ from functools import lru_cache
 
 import torch
 
+from .plan_cache import cached_plan, mask_from_key
+
 
 @dataclass(frozen=True)
 class DiagonalPlan:
@@ -137,28 +139,12 @@ def _plan(mask: torch.Tensor, kernel: int) -> DiagonalPlan:
 
 @lru_cache(maxsize=64)
 def _plan_cpu(mask_key: bytes, n: int, kernel: int) -> DiagonalPlan:
-    mask = torch.frombuffer(bytearray(mask_key), dtype=torch.bool).reshape(n, n).clone()
-    return _plan(mask, kernel)
-
-
-_DEVICE_PLANS: dict[tuple[bytes, int, int, str], DiagonalPlan] = {}
+    return _plan(mask_from_key(mask_key, n), kernel)
 
 
 def plan_diagonal(mask: torch.Tensor, kernel: int) -> DiagonalPlan:
     """The cached plan for a bool ``[n, n]`` mask and an odd ``kernel`` (tensors on mask's device)."""
-    if mask.dim() != 2 or mask.shape[0] != mask.shape[1]:
-        raise ValueError(f"plan_diagonal needs a square [n, n] mask, got {tuple(mask.shape)}")
-    if kernel % 2 != 1:
-        raise ValueError(f"the diagonal convolution needs an odd kernel, got {kernel}")
-    n = mask.shape[0]
-    key = mask.detach().to("cpu", torch.bool).contiguous().numpy().tobytes()
-    plan = _plan_cpu(key, n, kernel)
-    if mask.device.type == "cpu":
-        return plan
-    dkey = (key, n, kernel, str(mask.device))
-    if dkey not in _DEVICE_PLANS:
-        _DEVICE_PLANS[dkey] = plan.to(mask.device)
-    return _DEVICE_PLANS[dkey]
+    return cached_plan(_plan_cpu, "the diagonal convolution", mask, kernel)
 
 
 def to_rows(x: torch.Tensor, plan: DiagonalPlan) -> torch.Tensor:

@@ -11,6 +11,7 @@ from torch import nn
 from .banded import BandedPlan, banded_conv2d, plan_banded
 from .config import ModelConfig
 from .diagonal import DiagonalPlan, diagonal_conv2d, plan_diagonal
+from .plan_cache import mask_from_key, mask_key
 
 #: ``conv_impl="auto"`` runs a sparse convolution where it computes at most this share of the
 #: dense convolution's cell-taps.
@@ -35,8 +36,8 @@ class HadamardFusion(nn.Module):
 
 
 @lru_cache(maxsize=64)
-def _renorm_cpu(mask_key: bytes, n: int, kernel: int) -> torch.Tensor:
-    mask = torch.frombuffer(bytearray(mask_key), dtype=torch.bool).reshape(1, 1, n, n).float()
+def _renorm_cpu(key: bytes, n: int, kernel: int) -> torch.Tensor:
+    mask = mask_from_key(key, n)[None, None].float()
     count = F.conv2d(mask, torch.ones(1, 1, kernel, kernel), padding=kernel // 2)
     scale = torch.where(count > 0, kernel * kernel / count.clamp(min=1), torch.zeros_like(count))
     return scale * mask
@@ -50,8 +51,7 @@ def renorm_factor(mask: torch.Tensor, kernel: int) -> torch.Tensor:
     ``k*k`` per layer). Cached per mask.
     """
     n = mask.shape[-1]
-    key = mask.detach().to("cpu", torch.bool).contiguous().numpy().tobytes()
-    return _renorm_cpu(key, n, kernel).to(mask.device)
+    return _renorm_cpu(mask_key(mask), n, kernel).to(mask.device)
 
 
 CONV_IMPLS = ("auto", "dense", "banded", "diagonal")
