@@ -159,7 +159,6 @@ def from_rows(y: torch.Tensor, plan: DiagonalPlan) -> torch.Tensor:
 
     The result is a channels-innermost view, so the next layer's :func:`to_rows` needs no copy.
     """
-    _, b, c = y.shape
     return y.index_select(0, plan.row_of_cell).permute(1, 2, 0).unflatten(2, (plan.n, plan.n))
 
 
