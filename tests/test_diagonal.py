@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from ms2d.models.banded import banded_conv2d, plan_banded
 from ms2d.models.diagonal import diagonal_conv2d, from_rows, plan_diagonal, to_rows
 from ms2d.models.maps import candidate_mask
 
@@ -74,13 +75,14 @@ def test_rows_round_trip():
     assert not rows[~plan.valid_rows.bool()].any()
 
 
-def test_bad_arguments():
+@pytest.mark.parametrize("plan, conv", [(plan_diagonal, diagonal_conv2d), (plan_banded, banded_conv2d)])
+def test_bad_arguments(plan, conv):  # both sparse convolutions share the plan cache's checks
     with pytest.raises(ValueError, match="odd kernel"):
-        plan_diagonal(candidate_mask(8), 4)
+        plan(candidate_mask(8), 4)
     with pytest.raises(ValueError, match="square"):
-        plan_diagonal(torch.ones(3, 4, dtype=torch.bool), 3)
+        plan(torch.ones(3, 4, dtype=torch.bool), 3)
     with pytest.raises(ValueError, match="does not match"):
-        diagonal_conv2d(torch.zeros(1, 2, 5, 5), torch.zeros(2, 2, 3, 3), candidate_mask(6))
+        conv(torch.zeros(1, 2, 5, 5), torch.zeros(2, 2, 3, 3), candidate_mask(6))
 
 
 def test_float32_under_bf16_autocast():
