@@ -38,10 +38,6 @@ from .plan_cache import cached_plan, mask_from_key
 CELL_COST = 4.0
 #: Rows per strip.
 STRIP_H = 8
-#: ``conv_impl="auto"`` runs the banded convolution where the plan computes at most this share
-#: of the dense convolution's cells (N=64 with 2D-TAN sampling: 0.38; N <= 24: 0.7 or more, where
-#: the gathers cost more than the cells they save).
-AUTO_MAX_WORK = 0.5
 
 
 @dataclass(frozen=True)
@@ -255,4 +251,4 @@ def banded_conv2d(x: torch.Tensor, weight: torch.Tensor, mask: torch.Tensor,
     return _Banded.apply(x.contiguous(), weight, plan)
 
 
-__all__ = ["AUTO_MAX_WORK", "BandedPlan", "CELL_COST", "banded_conv2d", "plan_banded"]
+__all__ = ["BandedPlan", "CELL_COST", "banded_conv2d", "plan_banded"]

@@ -28,7 +28,6 @@ class CaptionModule(nn.Module):
         self.lstm2 = nn.LSTM(2 * h if self.fusion == "concat" else h, h, batch_first=True)
         self.out = nn.Linear(h, cfg.vocab_size)
         self.drop = nn.Dropout(cfg.dropout)
-        self.p = cfg.dropout
         self.shared = cfg.caption_shared_dropout
 
     def forward(self, inputs: torch.Tensor, targets: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
@@ -54,7 +53,8 @@ class CaptionModule(nn.Module):
         """Dropout on ``[B*C, L, H]``; with ``caption_shared_dropout`` one mask per query, shared
         by its ``C`` candidates, so that their NLLs (and the pseudo labels, which rank them)
         differ only through the candidates' features, not through dropout noise."""
-        if not (self.training and self.shared and self.p > 0):
+        p = self.drop.p
+        if not (self.training and self.shared and p > 0):
             return self.drop(x)
-        keep = torch.empty(b, 1, *x.shape[1:], dtype=x.dtype, device=x.device).bernoulli_(1 - self.p)
-        return (x.view(b, -1, *x.shape[1:]) * keep.div_(1 - self.p)).view_as(x)
+        keep = torch.empty(b, 1, *x.shape[1:], dtype=x.dtype, device=x.device).bernoulli_(1 - p)
+        return (x.view(b, -1, *x.shape[1:]) * keep.div_(1 - p)).view_as(x)
