@@ -1,6 +1,7 @@
 """One masked conv layer, forward + backward, with each ``conv_impl``: dense, banded, diagonal.
 
     python benchmarks/conv_impls.py [--json conv.json] [--cases 64:9:512:1,64:5:512:4]
+    python benchmarks/conv_impls.py --device cuda --precision tf32 --cases 64:5:512:32
 
 Each case is ``N:kernel:channels:batch`` on 2D-TAN's candidate mask of size N. Prints, per
 implementation, the best of a few timed calls, the share of the dense convolution's cell-taps it
@@ -17,36 +18,47 @@ import torch
 
 from ms2d.models.fusion import conv_plan_for, masked_conv
 from ms2d.models.maps import candidate_mask
+from ms2d.train.loop import autocast, tf32_mode
 
 DEFAULT_CASES = "64:9:512:1,64:5:512:4,16:5:512:2,24:5:512:4,64:5:64:32,16:5:64:32"
 IMPLS = ("dense", "banded", "diagonal")
 
 
-def best_time(fn, reps: int) -> float:
-    fn()  # warm-up: plans, allocator, mkldnn primitives
+def best_time(fn, reps: int, device: torch.device) -> float:
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    fn()  # warm-up: plans, allocator, mkldnn primitives / cuDNN algorithms
     times = []
     for _ in range(reps):
+        sync()
         t0 = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - t0)
     return min(times)
 
 
-def bench_case(n: int, kernel: int, channels: int, batch: int) -> dict:
+def bench_case(n: int, kernel: int, channels: int, batch: int,
+               device: str | torch.device = "cpu", amp: bool = False) -> dict:
+    device = torch.device(device)
     torch.manual_seed(0)
-    mask = candidate_mask(n)
-    x = (torch.randn(batch, channels, n, n) * mask).requires_grad_()
-    w = (torch.randn(channels, channels, kernel, kernel) * 0.01).requires_grad_()
+    mask = candidate_mask(n).to(device)
+    x = (torch.randn(batch, channels, n, n, device=device) * mask).requires_grad_()
+    w = (torch.randn(channels, channels, kernel, kernel, device=device) * 0.01).requires_grad_()
     dense_flops = 3 * 2 * batch * channels * channels * kernel * kernel * n * n  # fwd + 2 bwd
     row = {"N": n, "kernel": kernel, "channels": channels, "batch": batch, "impls": {}}
     for impl in IMPLS:
         plan = conv_plan_for(impl, mask, kernel)
 
         def step(plan=plan):
-            y = masked_conv(x, w, mask, plan)
+            with autocast(device, amp):
+                y = masked_conv(x, w, mask, plan)
             y.backward(torch.ones_like(y))
 
-        t = best_time(step, 3 if channels >= 256 else 5)
+        reps = 20 if device.type == "cuda" else 3 if channels >= 256 else 5
+        t = best_time(step, reps, device)
         work = 1.0 if plan is None else plan.work
         row["impls"][impl] = {"ms": t * 1e3, "work": work, "gflops_per_s": dense_flops * work / t / 1e9}
     dense = row["impls"]["dense"]["ms"]
@@ -60,21 +72,31 @@ def main() -> None:
     p.add_argument("--cases", default=DEFAULT_CASES, help="comma-separated N:kernel:channels:batch")
     p.add_argument("--json", help="write the rows here")
     p.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "tf32", "bf16"],
+                   help="GPU: fp32 (no TF32), tf32, or bf16 autocast (+ TF32)")
     args = p.parse_args()
+    device = torch.device(args.device)
+    if args.precision != "fp32" and device.type != "cuda":
+        raise SystemExit(f"--precision {args.precision} is for GPUs; a CPU runs fp32")
     if args.threads:
         torch.set_num_threads(args.threads)
+    tf32_mode(device, args.precision != "fp32").__enter__()  # for the whole (short) process
     rows = []
-    print(f"threads {torch.get_num_threads()}; ms / share of the dense cell-taps / GFLOP/s of that work")
+    print(f"{device} {args.precision}, threads {torch.get_num_threads()}; "
+          "ms / share of the dense cell-taps / GFLOP/s of that work")
     for case in args.cases.split(","):
         n, k, c, b = (int(v) for v in case.split(":"))
-        row = bench_case(n, k, c, b)
+        row = bench_case(n, k, c, b, device, args.precision == "bf16")
+        row.update(device=str(device), precision=args.precision)
         rows.append(row)
         cells = " | ".join(f"{i} {r['ms']:.0f} ms {r['work']:.2f} {r['gflops_per_s']:.0f} ({r['speedup']:.2f}x)"
                            for i, r in row["impls"].items())
         print(f"N={n} k={k} C={c} B={b}: {cells}", flush=True)
         if args.json:
             with open(args.json, "w") as f:
-                json.dump({"threads": torch.get_num_threads(), "rows": rows}, f, indent=1)
+                json.dump({"threads": torch.get_num_threads(), "device": str(device),
+                           "precision": args.precision, "rows": rows}, f, indent=1)
 
 
 if __name__ == "__main__":

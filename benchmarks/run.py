@@ -46,7 +46,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,7 +62,7 @@ from ms2d.models.diagonal import DiagonalPlan
 from ms2d.models.fusion import conv_plan_for
 from ms2d.models.maps import build_map, candidate_mask
 from ms2d.models.reference import Dense2DTAN, build_map_reference
-from ms2d.train.loop import compute_loss, make_optimizer
+from ms2d.train.loop import autocast, compile_hot_modules, compute_loss, make_optimizer, tf32_mode
 
 VOCAB = 1000
 SENTENCE_WORDS = 10
@@ -261,13 +261,14 @@ def count_flops(fn: Callable[[], Any], model: nn.Module, backward: bool = True) 
 # -----------------------------------------------------------------------------------------------
 
 
-def bench_matmul(n: int, device: torch.device, min_s: float) -> dict[str, Any]:
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
+def bench_matmul(n: int, device: torch.device, min_s: float,
+                 dtype: torch.dtype = torch.float32) -> dict[str, Any]:
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
     torch.mm(a, b)
     times = repeat_timed(lambda: torch.mm(a, b), device, min_s, min_iters=2)
     best = min(times)
-    return {"kind": "matmul", "shape": f"{n}x{n} @ {n}x{n}", "dtype": "float32",
+    return {"kind": "matmul", "shape": f"{n}x{n} @ {n}x{n}", "dtype": str(dtype).split(".")[-1],
             "gflops_per_s": 2 * n**3 / best / 1e9,
             "median_gflops_per_s": 2 * n**3 / statistics.median(times) / 1e9, "iters": len(times)}
 
@@ -277,10 +278,11 @@ def conv_flops(batch: int, channels: int, kernel: int, n: int) -> int:
 
 
 def bench_conv(channels: int, kernel: int, n: int, batch: int, device: torch.device,
-               min_s: float) -> dict[str, Any]:
+               min_s: float, dtype: torch.dtype = torch.float32) -> dict[str, Any]:
     """Forward and forward+backward (grad of input and weight) of a same-padded conv2d."""
-    x = torch.randn(batch, channels, n, n, device=device, requires_grad=True)
-    w = torch.randn(channels, channels, kernel, kernel, device=device, requires_grad=True)
+    x = torch.randn(batch, channels, n, n, device=device, dtype=dtype, requires_grad=True)
+    w = torch.randn(channels, channels, kernel, kernel, device=device, dtype=dtype,
+                    requires_grad=True)
     pad = kernel // 2
 
     def fwd():
@@ -378,12 +380,15 @@ def make_model(kind: str, cfg: Config, device: torch.device) -> nn.Module:
 
 
 def make_step(kind: str, model: nn.Module, cfg: Config, opt: torch.optim.Optimizer,
-              batch: dict) -> Callable[[], torch.Tensor]:
+              batch: dict, amp: bool = False) -> Callable[[], torch.Tensor]:
+    device = batch["feats"].device
+
     def step() -> torch.Tensor:
-        if kind == "ms2d":
-            loss, _ = compute_loss(model, batch, cfg)
-        else:
-            loss = model.loss(batch)
+        with autocast(device, amp):  # bf16 forward (GPU, --precision bf16); backward follows
+            if kind == "ms2d":
+                loss, _ = compute_loss(model, batch, cfg)
+            else:
+                loss = model.loss(batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.train.grad_clip > 0:
@@ -409,8 +414,11 @@ def conv_cells(kind: str, m) -> dict[str, Any]:
 
 
 def bench_training(case: Case, kind: str, device: torch.device, budget_s: float,
-                   peaks: dict[str, Any]) -> dict[str, Any]:
-    """One configuration, one model (``ms2d`` or ``dense-2d-tan``): pairs/s, memory, FLOPs."""
+                   peaks: dict[str, Any], amp: bool = False, compiled: bool = False
+                   ) -> dict[str, Any]:
+    """One configuration, one model (``ms2d`` or ``dense-2d-tan``): pairs/s, memory, FLOPs.
+    ``amp``: bf16 autocast; ``compiled``: ``torch.compile`` of the conv stacks (and the ms2d
+    caption module), whose first steps (the compilation) stay out of the timing."""
     cfg = case.config()
     m = cfg.model
     t = max(m.scales)
@@ -422,7 +430,7 @@ def bench_training(case: Case, kind: str, device: torch.device, budget_s: float,
     # FLOPs on `count_batch` (the warm-up step), scaled linearly to the batch: every op of a
     # step is per pair (the pair's maps, its candidates, its sentence).
     cb = case.count_batch
-    step_c = make_step(kind, model, cfg, opt, random_batch(cb, t, case.feature_dim, device, 1))
+    step_c = make_step(kind, model, cfg, opt, random_batch(cb, t, case.feature_dim, device, 1), amp)
     sync(device)
     t0 = time.perf_counter()
     flops = count_flops(step_c, model)
@@ -431,9 +439,23 @@ def bench_training(case: Case, kind: str, device: torch.device, budget_s: float,
     scale = case.batch / cb
     step_flops = flops["total"] * scale
 
-    step = make_step(kind, model, cfg, opt, random_batch(case.batch, t, case.feature_dim, device))
+    step = make_step(kind, model, cfg, opt, random_batch(case.batch, t, case.feature_dim, device),
+                     amp)
     est = t_count * scale
-    if est < budget_s / 4:  # cheap: warm up at the full batch too
+    t_compile = None
+    if compiled:  # FLOPs were counted eagerly; compile now, outside the timing
+        if kind == "ms2d":
+            compile_hot_modules(model)
+        else:
+            for stack in model.convs:
+                stack.compile()
+        sync(device)
+        t0 = time.perf_counter()
+        step()
+        step()
+        sync(device)
+        t_compile = time.perf_counter() - t0
+    elif est < budget_s / 4:  # cheap: warm up at the full batch too
         step()
     mem.reset_peak()
     cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -459,7 +481,8 @@ def bench_training(case: Case, kind: str, device: torch.device, budget_s: float,
         "achieved_gflops_per_s": achieved,
         "frac_conv_peak": achieved / conv_peak if conv_peak else None,
         "frac_matmul_peak": achieved / mm_peak if mm_peak else None,
-        "warmup_s": t_count, "cpu_share": share,
+        "warmup_s": t_count, "cpu_share": share, "amp_bf16": amp, "compiled": compiled,
+        "compile_s": t_compile,
     }
     del model, opt, step, step_c
     _trim()
@@ -751,6 +774,48 @@ def profile_case(case: Case, device: torch.device, peaks: dict[str, Any]) -> dic
     }
 
 
+def profile_case_gpu(case: Case, device: torch.device, amp: bool, steps: int = 3
+                     ) -> dict[str, Any]:
+    """Where a GPU step's time goes: the kernels' device time over ``steps`` training steps
+    (after two warm-up steps), per op category and the top ops, against the steps' wall time
+    (their gap is launch and Python overhead)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cfg = case.config()
+    model = make_model("ms2d", cfg, device)
+    opt = make_optimizer(model, cfg.train.lr)
+    step = make_step("ms2d", model, cfg, opt,
+                     random_batch(case.batch, max(cfg.model.scales), case.feature_dim, device), amp)
+    step()
+    step()
+    sync(device)
+    t0 = time.perf_counter()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for _ in range(steps):
+            step()
+        sync(device)
+    wall_ms = (time.perf_counter() - t0) * 1e3 / steps
+    cats: dict[str, float] = {}
+    ops: dict[str, float] = {}
+    for e in prof.key_averages():
+        dev_ms = getattr(e, "self_device_time_total", 0.0) / 1e3 / steps
+        if dev_ms <= 0:
+            continue
+        cat = _categorise(e.key)
+        cats[cat] = cats.get(cat, 0.0) + dev_ms
+        ops[e.key] = ops.get(e.key, 0.0) + dev_ms
+    busy = sum(cats.values())
+    return {
+        "config": case.name, "batch": case.batch, "note": case.note, "step_wall_ms": wall_ms,
+        "device_busy_ms": busy, "device_busy_share": busy / wall_ms if wall_ms else None,
+        "op_categories": [{"category": k, "self_ms": v, "share": v / busy}
+                          for k, v in sorted(cats.items(), key=lambda kv: -kv[1])],
+        "top_ops": [{"op": k, "self_ms": v} for k, v in sorted(ops.items(), key=lambda kv: -kv[1])[:15]],
+        "note_gpu": "device (kernel) time per step under torch.profiler, by op; the step's wall "
+                    "time minus the busy time is launch latency and Python overhead",
+    }
+
+
 def threading_id(prof) -> int:
     """The thread that ran the step (the one with the stage annotations)."""
     for e in prof.events():
@@ -772,7 +837,9 @@ def table(res: dict[str, Any]) -> str:
     env = res["env"]
     lines = [f"ms2d benchmark: {env['device']} ({env['gpu'] or env['cpu_model']}), nproc "
              f"{env['nproc']}, torch {env['torch']}, {env['threads']} threads, load average "
-             f"{env['loadavg_start']} -> {env.get('loadavg_end')}" + (" [QUICK]" if res["quick"] else "")]
+             f"{env['loadavg_start']} -> {env.get('loadavg_end')}" + (" [QUICK]" if res["quick"] else "")
+             + f"; precision {res.get('precision', 'fp32')}, ms2d conv_impl "
+             f"{res.get('conv_impl', 'preset')}" + (", torch.compile" if res.get("compiled") else "")]
     p = res.get("peaks")
     if p:
         lines.append(f"\npeaks: matmul {p['matmul']['shape']}: {p['matmul']['gflops_per_s']:.1f} GFLOP/s")
@@ -826,6 +893,14 @@ def table(res: dict[str, Any]) -> str:
                      f"batch {d['batch']}, {d['num_workers']} workers): {d['pairs_per_s']:.0f} pairs/s "
                      f"(first epoch {d['first_epoch_pairs_per_s']:.0f} pairs/s)")
     for prof in res.get("profile", []):
+        if "device_busy_ms" in prof:  # GPU: kernel time by op category
+            lines.append(f"\nprofile {prof['config']} (batch {prof['batch']}): step "
+                         f"{prof['step_wall_ms']:.1f} ms wall, kernels busy {prof['device_busy_ms']:.1f} ms")
+            lines.append("  op categories (device time): " + ", ".join(
+                f"{c['category']} {100 * c['share']:.0f}%" for c in prof["op_categories"]))
+            lines.append("  top ops: " + ", ".join(
+                f"{o['op']} {o['self_ms']:.1f} ms" for o in prof["top_ops"][:8]))
+            continue
         lines.append(f"\nprofile {prof['config']} (batch {prof['batch']}), one step "
                      f"{prof['step_wall_s']:.2f} s under the profiler:")
         lines.append(f"  {'stage':<42} {'fwd ms':>9} {'bwd ms':>9} {'share':>6} {'GFLOP/s':>8} "
@@ -873,6 +948,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             raise SystemExit(f"unknown --configs {sorted(missing)}; known: "
                              f"{', '.join(c.name for c in cases)}")
         cases = [c for c in cases if c.name in wanted]
+    if args.conv_impl:  # ms2d's masked convolution (the dense baseline is always dense)
+        for c in cases:
+            c.overrides = {**c.overrides, "conv_impl": args.conv_impl}
+    amp = args.precision == "bf16"
+    if amp and device.type != "cuda":
+        raise SystemExit("--precision bf16 is measured on GPUs only (training uses bf16 autocast "
+                         "on GPUs only)")
+    if args.precision == "tf32" and device.type != "cuda":
+        raise SystemExit("--precision tf32: a CPU has no TF32; use fp32")
+    res.update(precision=args.precision, conv_impl=args.conv_impl or "preset", compiled=args.compile)
+    # TF32 on for tf32 and bf16 (the ops that autocast leaves in fp32), off for fp32: also for
+    # the peaks, so that every fraction compares like with like
+    modes = ExitStack()
+    modes.enter_context(tf32_mode(device, args.precision != "fp32"))
+    peak_dtype = torch.bfloat16 if amp else torch.float32
     profile_cases = [c for c in cases if c.name in ("paper", "synthetic-cpu")]
     say = (lambda *a: None) if args.silent else (lambda *a: print(*a, file=sys.stderr, flush=True))
     res["section_stats"] = {}
@@ -893,14 +983,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if "peaks" in sections or "training" in sections or "profile" in sections:
         with section("peaks"):
             min_s = 0.2 if quick else 1.0
-            peaks["matmul"] = bench_matmul(512 if quick else 2048, device, min_s)
+            mm_n = 512 if quick else 2048 if device.type == "cpu" else 8192
+            peaks["matmul"] = bench_matmul(mm_n, device, min_s, peak_dtype)
             peaks["conv"] = {}
             for c in cases:
                 cfg = c.config().model
                 n = max(cfg.scales)
                 per_pair = conv_flops(1, cfg.hidden, cfg.kernel, n)
-                b = c.batch if per_pair * c.batch < 20e9 else 1  # big shapes: batch 1 is at peak
-                peaks["conv"][c.name] = bench_conv(cfg.hidden, cfg.kernel, n, b, device, min_s)
+                # big shapes on a CPU: batch 1 is at peak; a GPU needs the training batch
+                big = per_pair * c.batch >= 20e9 and device.type == "cpu"
+                peaks["conv"][c.name] = bench_conv(cfg.hidden, cfg.kernel, n, 1 if big else c.batch,
+                                                   device, min_s, peak_dtype)
             peaks["threads"] = torch.get_num_threads()
             res["peaks"] = peaks
 
@@ -911,7 +1004,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for c in cases:
             for kind in ("ms2d", "dense-2d-tan"):
                 with section(f"training {c.name} {kind} (batch {c.batch})"):
-                    rows.append(bench_training(c, kind, device, budget, peaks))
+                    rows.append(bench_training(c, kind, device, budget, peaks, amp, args.compile))
             a, b = rows[-2], rows[-1]
             res["ratios"][c.name] = {
                 "ratio": a["pairs_per_s"] / b["pairs_per_s"],
@@ -932,15 +1025,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             res["data"] = bench_data(quick)
 
     if "profile" in sections:
-        if device.type != "cpu":
-            say("profile: CPU only; skipped")
-        else:
-            res["profile"] = []
-            for c in profile_cases:
-                with section(f"profile {c.name} (batch {c.batch})"):
+        res["profile"] = []
+        for c in profile_cases:
+            with section(f"profile {c.name} (batch {c.batch})"):
+                if device.type == "cpu":
                     res["profile"].append(profile_case(c, device, peaks))
-                    _trim()
+                else:
+                    res["profile"].append(profile_case_gpu(c, device, amp))
+                _trim()
 
+    modes.close()
     res["env"]["loadavg_end"] = loadavg()
     res["wall_s"] = time.perf_counter() - t_start
     res["cpu_share"] = cpu_share(cpu_start, t_start)
@@ -963,6 +1057,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--configs", default=None,
                    help="training/profile configurations to run (default all: paper, "
                         "synthetic-cpu, ref-n64-k9, ref-n16-k5)")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "tf32", "bf16"],
+                   help="GPU: fp32 (TF32 off for matrix products and cuDNN), tf32, or bf16 "
+                        "autocast (+ TF32); peaks are measured in the same precision")
+    p.add_argument("--conv-impl", default=None, choices=["auto", "dense", "banded", "diagonal"],
+                   help="ms2d's model.conv_impl (default: each preset's, i.e. auto)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the conv stacks (and ms2d's caption module) of both models")
     p.add_argument("--silent", action="store_true", help="no progress lines on stderr")
     args = p.parse_args(argv)
     res = run(args)

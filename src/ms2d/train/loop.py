@@ -11,7 +11,7 @@ import math
 import os
 import signal
 import time
-from contextlib import nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -250,6 +250,41 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+@contextmanager
+def tf32_mode(device: torch.device, enabled: bool):
+    """On a GPU, let matrix products and cuDNN convolutions use TF32 (``enabled``) or keep both
+    in full fp32 (torch's own default runs cuDNN convolutions in TF32 but matrix products in
+    fp32); torch's flags are restored on exit. It covers forward and backward alike (the flags
+    are read when a kernel runs). A no-op on other devices (a CPU has no TF32)."""
+    if device.type != "cuda":
+        yield
+        return
+    flags = torch.backends.cuda.matmul, torch.backends.cudnn
+    old = [f.allow_tf32 for f in flags]
+    for f in flags:
+        f.allow_tf32 = enabled
+    try:
+        yield
+    finally:
+        for f, v in zip(flags, old):
+            f.allow_tf32 = v
+
+
+def autocast(device: torch.device, amp: bool):
+    """bf16 autocast for a forward pass on a GPU when ``amp``; otherwise nothing (fp32). A CPU
+    stays fp32: bf16 autocast there was slower than fp32 for this model's shapes."""
+    return torch.autocast("cuda", dtype=torch.bfloat16) if amp and device.type == "cuda" else nullcontext()
+
+
+def compile_hot_modules(model: MS2D) -> MS2D:
+    """``torch.compile`` the two parts that hold most of a step's time, the conv stacks and the
+    caption module, in place (``nn.Module.compile``); the rest stays eager. Returns ``model``."""
+    for stack in model.convs:
+        stack.compile()
+    model.caption.compile()
+    return model
+
+
 def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float = 0.0) -> torch.optim.Adam:
     """Adam with the fused kernel where torch has it for every parameter (CPU and CUDA floats).
 
@@ -316,6 +351,8 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
     elif state is None:
         log("word vectors: none given, embeddings are learnt from scratch")
     model.to(device)
+    if tc.compile:
+        compile_hot_modules(model)
     opt = make_optimizer(model, tc.lr, tc.weight_decay)
     net = model  # what the training step calls: the model, or its DDP wrapper
     if world > 1:
@@ -337,7 +374,8 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
             + (f" and {resume_step} step(s) of epoch {start_epoch + 1}" if resume_step else ""))
     train_ds = MomentDataset(data.train, data.store, vocab, tc.max_words)
     feature_spec = _feature_spec(cfg, data.store)
-    amp = torch.autocast(device.type, dtype=torch.bfloat16) if tc.amp and device.type == "cuda" else nullcontext()
+    if (tc.amp or tc.tf32) and device.type != "cuda":
+        log(f"train.amp / train.tf32 apply to GPUs only: training on {device.type} in fp32")
 
     stop = {"flag": False}
     every = int(getattr(tc, "checkpoint_every", 0) or 0)  # mid-epoch checkpoints every N steps
@@ -357,9 +395,11 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
 
     handled = (signal.SIGINT, signal.SIGTERM)
     old_handlers = {s: signal.signal(s, _interrupt) for s in handled} if _main_thread() else {}
+    modes = ExitStack()
     try:
+        modes.enter_context(tf32_mode(device, tc.tf32))
         for epoch in range(start_epoch, tc.epochs):
-            if world > 1 and _any_rank(stop["flag"], world):  # rank 0 stopped in validation
+            if world > 1 and _any_rank(stop["flag"], world, device):  # rank 0 stopped in validation
                 break
             epoch_seed = tc.seed * 1000 + epoch
             torch.manual_seed(epoch_seed)  # epoch-local RNG: resume at an epoch end is exact
@@ -383,7 +423,7 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
                        leave=False, initial=skip, total=len(batches))
             for step, batch in enumerate(bar, start=skip):
                 batch = _to(batch, device)
-                with amp:
+                with autocast(device, tc.amp):
                     loss, parts = compute_loss(net, batch, cfg, epoch)
                 loss_value = loss.item()
                 if not math.isfinite(loss_value):
@@ -404,7 +444,7 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
                     sums[k] = sums.get(k, 0.0) + v
                 bar.set_postfix({k: f"{v / (step + 1):.3f}" for k, v in sums.items()})
                 done = step + 1
-                stop["flag"] = _any_rank(stop["flag"], world)
+                stop["flag"] = _any_rank(stop["flag"], world, device)
                 if main and (stop["flag"] or (every and done % every == 0 and done < len(batches))):
                     # a mid-epoch checkpoint: the RNG state and the step let --resume replay
                     # the rest of the epoch exactly
@@ -441,6 +481,7 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
                 log(f"interrupted: {out / 'last.pt'} holds {last_saved}; continue with --resume")
                 break
     finally:
+        modes.close()
         for sig, handler in old_handlers.items():
             signal.signal(sig, handler)
     summary = {"best": best, "epochs_done": len(history), "out": str(out), "device": str(device),
@@ -483,28 +524,38 @@ def _unwrap(model):
 def _distributed(device: torch.device) -> tuple[int, int, torch.device]:
     """``(rank, world_size, device)``; joins the process group when started by ``torchrun``.
 
-    One process per device: NCCL on GPUs (``cuda:LOCAL_RANK``), gloo on CPUs.
+    One process per device: NCCL on GPUs (``cuda:LOCAL_RANK``), gloo on CPUs. The environment
+    variable ``MS2D_DIST_BACKEND`` overrides the backend: ``gloo`` lets several processes share
+    one GPU (a test of the distributed path on a one-GPU machine; NCCL refuses that).
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return 0, 1, device
     import torch.distributed as dist
 
+    backend = os.environ.get("MS2D_DIST_BACKEND") or ("nccl" if device.type == "cuda" else "gloo")
     if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        local, gpus = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
+        if local >= gpus and backend == "nccl":
+            raise RuntimeError(
+                f"torchrun started process {local} of this node but it has {gpus} GPU(s): start "
+                f"one process per GPU (--nproc_per_node {gpus}), or set MS2D_DIST_BACKEND=gloo "
+                "to let processes share a GPU (slow; for tests)")
+        device = torch.device("cuda", local % gpus)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        dist.init_process_group(backend)
     return dist.get_rank(), dist.get_world_size(), device
 
 
-def _any_rank(flag: bool, world: int) -> bool:
-    """True on every rank when it is true on one (so that all ranks stop at the same step)."""
+def _any_rank(flag: bool, world: int, device: torch.device) -> bool:
+    """True on every rank when it is true on one (so that all ranks stop at the same step).
+    The flag travels on the training device: NCCL reduces GPU tensors only."""
     if world <= 1:
         return flag
     import torch.distributed as dist
 
-    t = torch.tensor([1.0 if flag else 0.0])
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
 
