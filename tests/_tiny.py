@@ -29,6 +29,9 @@ TINY = [
     "model.hidden=16", "model.word_dim=16", "model.caption_hidden=16", "model.conv_layers=1",
     "model.scales=[8,4]", "model.top_k=3", "model.text_layers=1", "model.explore=2",
     "model.dropout=0.2", "train.batch_size=8", "train.progress=false",
+    # bit-identical resume on a GPU too (a CPU is deterministic anyway; CI has no GPU, the
+    # lent GPU machine runs these tests through scripts/gpu_check.sh)
+    "train.deterministic=true",
 ]
 
 

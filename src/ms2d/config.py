@@ -41,6 +41,7 @@ class TrainConfig:
     amp: bool = False  # bf16 autocast on GPU
     tf32: bool = False  # GPU: TF32 matrix products and convolutions (false: full fp32 everywhere)
     compile: bool = False  # torch.compile the conv stacks and the caption module
+    deterministic: bool = False  # deterministic kernels (GPU: bit-identical resume; slower)
     nms: float = 0.5
     select_metric: str = "R@1,IoU=0.5"  # validation metric that picks the best checkpoint
     max_words: int = 25

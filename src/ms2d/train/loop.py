@@ -270,6 +270,27 @@ def tf32_mode(device: torch.device, enabled: bool):
             f.allow_tf32 = v
 
 
+@contextmanager
+def deterministic_mode():
+    """Deterministic kernels for the block (``torch.use_deterministic_algorithms``, warn-only:
+    an op without a deterministic kernel warns instead of stopping a training). On a CPU
+    ms2d's training is already deterministic; on a GPU, atomic additions (embedding and
+    ``index_add_`` backward, scatter) make two runs differ in the last bits, so a resumed run
+    is bit-identical to an uninterrupted one only in this mode. cuBLAS needs
+    ``CUBLAS_WORKSPACE_CONFIG`` for it, set here when unset (it takes effect if no cuBLAS
+    handle exists yet, as at the start of ``ms2d train``). Torch's settings are restored."""
+    old = (torch.are_deterministic_algorithms_enabled(),
+           torch.is_deterministic_algorithms_warn_only_enabled(), torch.backends.cudnn.benchmark)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(old[0], warn_only=old[1])
+        torch.backends.cudnn.benchmark = old[2]
+
+
 def autocast(device: torch.device, amp: bool):
     """bf16 autocast for a forward pass on a GPU when ``amp``; otherwise nothing (fp32). A CPU
     stays fp32: bf16 autocast there was slower than fp32 for this model's shapes."""
@@ -395,9 +416,11 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
 
     handled = (signal.SIGINT, signal.SIGTERM)
     old_handlers = {s: signal.signal(s, _interrupt) for s in handled} if _main_thread() else {}
-    modes = ExitStack()
+    modes = ExitStack()  # the run's numeric modes, left on exit
     try:
         modes.enter_context(tf32_mode(device, tc.tf32))
+        if tc.deterministic:
+            modes.enter_context(deterministic_mode())
         for epoch in range(start_epoch, tc.epochs):
             if world > 1 and _any_rank(stop["flag"], world, device):  # rank 0 stopped in validation
                 break
