@@ -81,7 +81,11 @@ def main() -> None:
         raise SystemExit(f"--precision {args.precision} is for GPUs; a CPU runs fp32")
     if args.threads:
         torch.set_num_threads(args.threads)
-    tf32_mode(device, args.precision != "fp32").__enter__()  # for the whole (short) process
+    with tf32_mode(device, args.precision != "fp32"):
+        run_cases(args, device)
+
+
+def run_cases(args: argparse.Namespace, device: torch.device) -> None:
     rows = []
     print(f"{device} {args.precision}, threads {torch.get_num_threads()}; "
           "ms / share of the dense cell-taps / GFLOP/s of that work")
@@ -90,7 +94,7 @@ def main() -> None:
         row = bench_case(n, k, c, b, device, args.precision == "bf16")
         row.update(device=str(device), precision=args.precision)
         rows.append(row)
-        cells = " | ".join(f"{i} {r['ms']:.0f} ms {r['work']:.2f} {r['gflops_per_s']:.0f} ({r['speedup']:.2f}x)"
+        cells = " | ".join(f"{i} {r['ms']:.3g} ms {r['work']:.2f} {r['gflops_per_s']:.0f} ({r['speedup']:.2f}x)"
                            for i, r in row["impls"].items())
         print(f"N={n} k={k} C={c} B={b}: {cells}", flush=True)
         if args.json:

@@ -399,12 +399,13 @@ def make_step(kind: str, model: nn.Module, cfg: Config, opt: torch.optim.Optimiz
     return step
 
 
-def conv_cells(kind: str, m) -> dict[str, Any]:
-    """Per scale: which conv runs and the share of the dense convolution's cell-taps it computes."""
+def conv_cells(kind: str, m, device: torch.device, amp: bool = False) -> dict[str, Any]:
+    """Per scale: which conv runs on ``device`` and the share of the dense convolution's
+    cell-taps it computes."""
     out = {}
     for n in m.scales:
-        mask = candidate_mask(n, m.dense_until)
-        plan = conv_plan_for(m.conv_impl, mask, m.kernel) if kind == "ms2d" else None
+        mask = candidate_mask(n, m.dense_until).to(device)  # `auto` depends on the device
+        plan = conv_plan_for(m.conv_impl, mask, m.kernel, bf16=amp) if kind == "ms2d" else None
         impl = ("diagonal" if isinstance(plan, DiagonalPlan)
                 else "banded" if isinstance(plan, BandedPlan) else "dense")
         out[str(n)] = {"impl": impl,
@@ -470,7 +471,7 @@ def bench_training(case: Case, kind: str, device: torch.device, budget_s: float,
         "config": case.name, "model": kind, "preset": case.preset, "device": str(device),
         "N": t, "scales": list(m.scales), "hidden": m.hidden, "conv_layers": m.conv_layers,
         "kernel": m.kernel, "caption_hidden": m.caption_hidden if kind == "ms2d" else None,
-        "conv_cells": conv_cells(kind, m),
+        "conv_cells": conv_cells(kind, m, device, amp),
         "batch": case.batch, "note": case.note, "params": params,
         "steps": len(times), "step_s": step_s, "min_step_s": min(times),
         "pairs_per_s": case.batch / step_s,
@@ -833,6 +834,12 @@ def _f(x, fmt="{:.1f}", none="-") -> str:
     return none if x is None or (isinstance(x, float) and math.isnan(x)) else fmt.format(x)
 
 
+def _loaded(row: dict[str, Any]) -> bool:
+    """A CPU row measured while other processes took the cores. (A GPU row's CPU share is low
+    by nature: the process waits for the GPU.)"""
+    return not str(row.get("device", "cpu")).startswith("cuda") and row["cpu_share"] < LOW_SHARE
+
+
 def table(res: dict[str, Any]) -> str:
     env = res["env"]
     lines = [f"ms2d benchmark: {env['device']} ({env['gpu'] or env['cpu_model']}), nproc "
@@ -859,8 +866,8 @@ def table(res: dict[str, Any]) -> str:
                          f"{r['flops_per_step'] / 1e9:>10.1f} {r['achieved_gflops_per_s']:>8.1f} "
                          f"{_f(r['frac_conv_peak'] and 100 * r['frac_conv_peak']):>8} "
                          f"{r['peak_mem_mb']:>8.0f} {r['cpu_share']:>5.2f}"
-                         + (" LOADED" if r["cpu_share"] < LOW_SHARE else ""))
-        if any(r["cpu_share"] < LOW_SHARE for r in tr):
+                         + (" LOADED" if _loaded(r) else ""))
+        if any(_loaded(r) for r in tr):
             lines.append(f"  LOADED: the process got under {LOW_SHARE:.0%} of the CPU time it asked "
                          "for (other processes, or it was stopped): that row is slowed down")
         notes = {r["config"]: r["note"] for r in tr}

@@ -4,7 +4,8 @@
    both gradients (the input's on the mask), in float64, for 2D-TAN masks N = 16, 24, 64 and kernels 3, 5, 9.
 2. One ms2d training step (weak supervision; dropout, word masking and exploration off) gives
    the same loss and gradients on CUDA (fp32, TF32 off) as on the CPU, for each conv_impl.
-3. The same step under bf16 autocast is finite and its loss within 5 % of the fp32 one.
+3. ``conv_impl=auto`` picks what docs/performance.md measured on this device.
+4. The same step under bf16 autocast is finite and its loss within 5 % of the fp32 one.
 
 Prints one line per check and exits 1 if any fails. Usage: ``python scripts/gpu_selfcheck.py [cuda|cpu]``.
 """
@@ -51,6 +52,18 @@ def conv_checks(dev: torch.device) -> None:
         for impl in ("banded", "diagonal"):
             err = max(rel(a, b) for a, b in zip(outs[impl], outs["dense"]))
             check(f"conv {impl} N={n} k={k} (cuda fp64)", err < 1e-10, f"max rel err {err:.1e}")
+
+
+def auto_checks(dev: torch.device) -> None:
+    """``conv_impl=auto`` on this device: diagonal at N=64 (fp32/TF32); dense for 5x5 kernels
+    under bf16 autocast on a GPU, diagonal for 9x9 (the measured rule)."""
+    from ms2d.models.diagonal import DiagonalPlan
+
+    mask = candidate_mask(64).to(dev)
+    got = {(k, bf16): isinstance(conv_plan_for("auto", mask, k, bf16=bf16), DiagonalPlan)
+           for k in (5, 9) for bf16 in (False, True)}
+    want = {(5, False): True, (9, False): True, (5, True): dev.type != "cuda", (9, True): True}
+    check("conv_impl=auto rule", got == want, f"diagonal at (kernel, bf16): {got}")
 
 
 def step_grads(model: MS2D, cfg, batch: dict, amp: bool = False):
@@ -104,6 +117,7 @@ def main() -> int:
         return 1
     print(f"{torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'cpu'}, torch {torch.__version__}")
     conv_checks(dev)
+    auto_checks(dev)
     step_checks(dev)
     print("all checks passed" if not failures else f"{len(failures)} check(s) FAILED: {failures}")
     return 1 if failures else 0

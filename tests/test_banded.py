@@ -61,7 +61,8 @@ def test_auto_picks_a_sparse_conv_only_where_it_saves_work():
     plan = conv_plan_for("auto", candidate_mask(64), 9)  # 2D-TAN N=64: 27 % valid
     assert isinstance(plan, DiagonalPlan) and plan.work <= AUTO_MAX_WORK
     assert conv_plan_for("auto", candidate_mask(16), 5) is None  # dense triangle: not worth it
-    assert conv_plan_for("auto", candidate_mask(64).to("meta"), 9) is None  # not measured on GPUs
+    assert conv_plan_for("auto", candidate_mask(64).to("meta"), 9) is None  # measured: CPU, CUDA
+    assert isinstance(conv_plan_for("auto", candidate_mask(64), 5, bf16=True), DiagonalPlan)
     assert conv_plan_for("banded", candidate_mask(16), 5) is not None
     assert conv_plan_for("dense", candidate_mask(64), 9) is None
     with pytest.raises(ValueError, match="conv_impl"):

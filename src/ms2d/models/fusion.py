@@ -16,6 +16,11 @@ from .plan_cache import mask_from_key, mask_key
 #: ``conv_impl="auto"`` runs a sparse convolution where it computes at most this share of the
 #: dense convolution's cell-taps.
 AUTO_MAX_WORK = 0.5
+#: Under bf16 autocast on a GPU, ``auto`` keeps kernels smaller than this dense: cuDNN's bf16
+#: convolution runs 5x5 layers at ~670 TFLOP/s on an H100, and the diagonal convolution (fp32
+#: products) was 0.57-0.78x of it; at 9x9 cuDNN's bf16 backward is slow and the diagonal one
+#: was 5.4x faster (docs/performance.md).
+AUTO_BF16_MIN_KERNEL = 9
 
 
 class HadamardFusion(nn.Module):
@@ -65,15 +70,16 @@ def _check_conv_impl(impl: str) -> None:
         raise ValueError(f"unknown conv_impl {impl!r}: 'auto', 'dense', 'banded' or 'diagonal'")
 
 
-def conv_plan_for(impl: str, mask: torch.Tensor, kernel: int) -> ConvPlan:
+def conv_plan_for(impl: str, mask: torch.Tensor, kernel: int, bf16: bool = False) -> ConvPlan:
     """The plan ``conv_impl`` (``"dense"``, ``"banded"``, ``"diagonal"`` or ``"auto"``) convolves
     with on this mask: a :class:`~ms2d.models.diagonal.DiagonalPlan`, a
     :class:`~ms2d.models.banded.BandedPlan`, or None for the dense convolution.
 
-    ``"auto"`` picks the diagonal convolution on CPU where it computes at most
-    :data:`AUTO_MAX_WORK` of the dense convolution's cell-taps (large sparse maps such as N=64:
-    23 %); small maps (N <= 24: 70 % or more) and GPUs stay dense (the sparse paths have not been
-    measured on a GPU).
+    ``"auto"`` picks the diagonal convolution (on a CPU or a CUDA GPU) where it computes at
+    most :data:`AUTO_MAX_WORK` of the dense convolution's cell-taps (large sparse maps such as
+    N=64: 23-25 %); small maps (N <= 24: 66 % or more) stay dense. ``bf16``: the layer runs
+    under bf16 autocast on a GPU, where kernels under :data:`AUTO_BF16_MIN_KERNEL` stay dense.
+    Measured on a 2-core CPU and an H100 (docs/performance.md).
     """
     _check_conv_impl(impl)
     if impl == "dense":
@@ -82,7 +88,9 @@ def conv_plan_for(impl: str, mask: torch.Tensor, kernel: int) -> ConvPlan:
         return plan_banded(mask, kernel)
     if impl == "diagonal":
         return plan_diagonal(mask, kernel)
-    if mask.device.type != "cpu" or kernel % 2 == 0:
+    if mask.device.type not in ("cpu", "cuda") or kernel % 2 == 0:
+        return None
+    if bf16 and mask.device.type == "cuda" and kernel < AUTO_BF16_MIN_KERNEL:
         return None
     plan = plan_diagonal(mask, kernel)
     return plan if plan.work <= AUTO_MAX_WORK else None
@@ -96,6 +104,17 @@ def masked_conv(x: torch.Tensor, weight: torch.Tensor, mask: torch.Tensor, plan:
     if isinstance(plan, BandedPlan):
         return banded_conv2d(x, weight, mask, plan)
     return F.conv2d(x, weight, None, padding=weight.shape[-1] // 2)
+
+
+def _bf16_autocast(device: torch.device) -> bool:
+    """True inside bf16 autocast on a GPU."""
+    if device.type != "cuda":
+        return False
+    try:
+        on = torch.is_autocast_enabled("cuda")
+    except TypeError:  # torch < 2.4
+        return torch.is_autocast_enabled()
+    return on and torch.get_autocast_dtype("cuda") == torch.bfloat16
 
 
 class MaskedConvStack(nn.Module):
@@ -123,7 +142,7 @@ class MaskedConvStack(nn.Module):
             return x
         scale = renorm_factor(mask, self.kernel)
         valid = mask.to(x.dtype)
-        plan = conv_plan_for(self.impl, mask, self.kernel)
+        plan = conv_plan_for(self.impl, mask, self.kernel, bf16=_bf16_autocast(x.device))
         for conv in self.layers:
             y = masked_conv(x, conv.weight, mask, plan) * scale
             x = F.relu(y + conv.bias[None, :, None, None] * valid)
