@@ -24,6 +24,10 @@ DEFAULT_CASES = "64:9:512:1,64:5:512:4,16:5:512:2,24:5:512:4,64:5:64:32,16:5:64:
 IMPLS = ("dense", "banded", "diagonal")
 
 
+def _ms(ms: float) -> str:
+    return f"{ms:.0f}" if ms >= 100 else f"{ms:.3g}"
+
+
 def best_time(fn, reps: int, device: torch.device) -> float:
     def sync():
         if device.type == "cuda":
@@ -94,7 +98,7 @@ def run_cases(args: argparse.Namespace, device: torch.device) -> None:
         row = bench_case(n, k, c, b, device, args.precision == "bf16")
         row.update(device=str(device), precision=args.precision)
         rows.append(row)
-        cells = " | ".join(f"{i} {r['ms']:.3g} ms {r['work']:.2f} {r['gflops_per_s']:.0f} ({r['speedup']:.2f}x)"
+        cells = " | ".join(f"{i} {_ms(r['ms'])} ms {r['work']:.2f} {r['gflops_per_s']:.0f} ({r['speedup']:.2f}x)"
                            for i, r in row["impls"].items())
         print(f"N={n} k={k} C={c} B={b}: {cells}", flush=True)
         if args.json:
