@@ -245,3 +245,21 @@ def test_conv_impls_benchmark_writes_rows(tmp_path):
     assert set(row["impls"]) == {"dense", "banded", "diagonal"}
     assert row["impls"]["dense"]["work"] == 1.0 and row["impls"]["dense"]["speedup"] == 1.0
     assert all(r["ms"] > 0 and r["gflops_per_s"] > 0 for r in row["impls"].values())
+
+
+def test_benchmark_precision_and_conv_impl_switches(tmp_path):
+    out = tmp_path / "bench.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    base = [sys.executable, str(RUN), "--quick", "--silent", "--sections", "training",
+            "--configs", "ref-n64-k9"]
+    proc = subprocess.run([*base, "--precision", "tf32"], capture_output=True, text=True,
+                          timeout=120, env=env, cwd=ROOT)
+    assert proc.returncode != 0 and "a CPU has no TF32" in proc.stderr
+    proc = subprocess.run([*base, "--conv-impl", "dense", "--json", str(out)], capture_output=True,
+                          text=True, timeout=120, env=env, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert res["precision"] == "fp32" and res["conv_impl"] == "dense" and not res["compiled"]
+    ms2d = next(r for r in res["training"] if r["model"] == "ms2d")
+    assert ms2d["conv_cells"]["64"]["impl"] == "dense"  # auto would run the diagonal conv here
+    assert ms2d["amp_bf16"] is False and ms2d["compile_s"] is None

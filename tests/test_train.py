@@ -118,3 +118,38 @@ def test_plan_jobs_balances_the_weak_model_against_the_two_cheaper_ones():
     assert plan_jobs(names, 1) == [["weak", "weak_single_scale", "full"]]
     assert sorted(map(len, plan_jobs(names, 8))) == [1, 1, 1]
     assert plan_jobs(["full"], 4) == [["full"]]
+
+
+def test_gpu_switches_on_a_cpu_train_in_fp32_and_restore_torch_state(sim, tmp_path):
+    logs = []
+    before = torch.are_deterministic_algorithms_enabled()
+    summary = train(_cfg(sim, ["train.tf32=true", "train.amp=true", "train.deterministic=true"]),
+                    tmp_path / "run", log=logs.append)
+    assert summary["epochs_done"] == 1
+    assert any("apply to GPUs only" in str(m) for m in logs)
+    assert torch.are_deterministic_algorithms_enabled() == before  # the mode ended with the run
+
+
+def test_compile_hot_modules_wraps_the_conv_stacks_and_the_caption_module():
+    from ms2d.models import MS2D, model_config
+    from ms2d.train.loop import compile_hot_modules
+
+    cfg = resolve("synthetic-cpu", TINY)
+    cfg.model = model_config(cfg.train.model, cfg.model, feature_dim=8, vocab_size=20)
+    model = compile_hot_modules(MS2D(cfg.model))  # compiles lazily, at the first call
+    assert all(s._compiled_call_impl is not None for s in model.convs)
+    assert model.caption._compiled_call_impl is not None
+
+
+def test_distributed_gpu_run_without_a_gpu_says_what_to_do(monkeypatch):
+    from ms2d.train.loop import _distributed
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    with pytest.raises(RuntimeError, match="train.device=cpu"):
+        _distributed(torch.device("cuda"))
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    with pytest.raises(RuntimeError, match="--nproc_per_node 1"):
+        _distributed(torch.device("cuda"))

@@ -559,6 +559,9 @@ def _distributed(device: torch.device) -> tuple[int, int, torch.device]:
     backend = os.environ.get("MS2D_DIST_BACKEND") or ("nccl" if device.type == "cuda" else "gloo")
     if device.type == "cuda":
         local, gpus = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
+        if gpus == 0:
+            raise RuntimeError("train.device is a GPU but torch sees none: check "
+                               "CUDA_VISIBLE_DEVICES, or train on CPUs with train.device=cpu")
         if local >= gpus and backend == "nccl":
             raise RuntimeError(
                 f"torchrun started process {local} of this node but it has {gpus} GPU(s): start "
