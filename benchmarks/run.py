@@ -798,7 +798,13 @@ def profile_case_gpu(case: Case, device: torch.device, amp: bool, steps: int = 3
     wall_ms = (time.perf_counter() - t0) * 1e3 / steps
     cats: dict[str, float] = {}
     ops: dict[str, float] = {}
+    from torch.autograd import DeviceType
+
     for e in prof.key_averages():
+        # host-side ops only: a kernel's time is the self device time of the op that launched
+        # it (the kernels' own entries would count it a second time, under their CUDA names)
+        if e.device_type != DeviceType.CPU:
+            continue
         dev_ms = getattr(e, "self_device_time_total", 0.0) / 1e3 / steps
         if dev_ms <= 0:
             continue

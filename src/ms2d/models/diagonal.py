@@ -24,8 +24,8 @@ Semantics, as for :func:`ms2d.models.banded.banded_conv2d`: the input is read on
 only (it is taken as zero elsewhere, and gets no gradient there), the output equals
 ``F.conv2d(x * mask, weight, padding=k // 2)`` on the mask's cells up to floating-point summation
 order and is a constant zero elsewhere. The backward is the transpose of every product (no
-saved gathers: the memory held is the input, the weight and its tap-major copy). Under autocast the products run in
-float32.
+saved gathers: the memory held is the input, the weight and its tap-major copy). Under autocast
+the products run in float32 (TF32 on a GPU where it is on).
 """
 
 from __future__ import annotations

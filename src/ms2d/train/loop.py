@@ -277,8 +277,8 @@ def deterministic_mode():
     ms2d's training is already deterministic; on a GPU, atomic additions (embedding and
     ``index_add_`` backward, scatter) make two runs differ in the last bits, so a resumed run
     is bit-identical to an uninterrupted one only in this mode. cuBLAS needs
-    ``CUBLAS_WORKSPACE_CONFIG`` for it, set here when unset (it takes effect if no cuBLAS
-    handle exists yet, as at the start of ``ms2d train``). Torch's settings are restored."""
+    ``CUBLAS_WORKSPACE_CONFIG`` for it, set here when unset and left set (it takes effect if no
+    cuBLAS handle exists yet, as at the start of ``ms2d train``). Torch's settings are restored."""
     old = (torch.are_deterministic_algorithms_enabled(),
            torch.is_deterministic_algorithms_warn_only_enabled(), torch.backends.cudnn.benchmark)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -292,8 +292,8 @@ def deterministic_mode():
 
 
 def autocast(device: torch.device, amp: bool):
-    """bf16 autocast for a forward pass on a GPU when ``amp``; otherwise nothing (fp32). A CPU
-    stays fp32: bf16 autocast there was slower than fp32 for this model's shapes."""
+    """bf16 autocast for a forward pass on a GPU when ``amp``; otherwise nothing: a CPU trains in
+    fp32 (bf16 on CPUs has not been measured for this model)."""
     return torch.autocast("cuda", dtype=torch.bfloat16) if amp and device.type == "cuda" else nullcontext()
 
 
