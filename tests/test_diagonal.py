@@ -93,3 +93,44 @@ def test_float32_under_bf16_autocast():
         out = diagonal_conv2d(x, w, mask)
     assert out.dtype == torch.float32
     assert torch.allclose(out, _dense(x, w, mask), atol=1e-4)
+
+
+def test_tap_major_weights_same_values_gradients_and_checkpoints():
+    from ms2d.models.config import ModelConfig
+    from ms2d.models.diagonal import TapMajorConv2d
+    from ms2d.models.fusion import MaskedConvStack
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(hidden=6, conv_layers=2, kernel=5, dropout=0.0, conv_impl="diagonal")
+    plain = MaskedConvStack(cfg).double()  # no scales given: standard layout
+    taps = MaskedConvStack(cfg, [64]).double()  # diagonal on every scale it serves: tap-major
+    assert isinstance(taps.layers[0], TapMajorConv2d)
+    assert not isinstance(MaskedConvStack(ModelConfig(hidden=6, kernel=5), [64, 24]).layers[0],
+                          TapMajorConv2d)  # N=24 runs dense: standard layout
+    assert set(taps.state_dict()) == set(plain.state_dict())  # checkpoints do not change
+    taps.load_state_dict(plain.state_dict())
+    for a, b in zip(plain.layers, taps.layers):
+        assert torch.equal(a.weight, b.weight) and b.weight_taps.is_contiguous()
+    mask = candidate_mask(64)
+    x = (torch.randn(2, 6, 64, 64, dtype=torch.float64) * mask).requires_grad_()
+    yp, yt = plain(x, mask), taps(x, mask)
+    assert torch.allclose(yp, yt, atol=1e-12)
+    yp.square().sum().backward()
+    yt.square().sum().backward()
+    for a, b in zip(plain.layers, taps.layers):
+        k = a.weight.shape[-1]
+        g = b.weight_taps.grad.view(k, k, 6, 6).permute(3, 2, 0, 1)
+        assert torch.allclose(a.weight.grad, g, atol=1e-9)
+        assert torch.allclose(a.bias.grad, b.bias.grad, atol=1e-9)
+    # a tap-major stack's checkpoint loads into a standard one, also through torch.save
+    back = MaskedConvStack(ModelConfig(hidden=6, conv_layers=2, kernel=5, dropout=0.0,
+                                       conv_impl="dense")).double()
+    back.load_state_dict(taps.state_dict())
+    assert torch.allclose(back(x, mask), yt, atol=1e-10)
+    assert all(v.is_contiguous() for v in taps.state_dict().values())
+    conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+    tm = TapMajorConv2d(conv)
+    z = torch.randn(1, 3, 5, 5)
+    assert torch.allclose(tm(z), conv(z), atol=1e-6)  # its own forward: a dense conv
+    with pytest.raises(ValueError, match="same-padded"):
+        TapMajorConv2d(torch.nn.Conv2d(3, 4, 3))

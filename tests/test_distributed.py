@@ -22,22 +22,26 @@ DETERMINISTIC = [
 ]
 
 
-def _train(sim, out, launcher):
+def _train(sim, out, launcher, extra=()):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [*launcher, "-m", "ms2d.cli", "train", "--dataset", "simulated", "--annotations",
            str(sim), "--features", str(sim / "features.hdf5"), "--out", str(out), "--quiet",
-           *DETERMINISTIC]
+           *DETERMINISTIC, *extra]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return torch.load(out / "last.pt", weights_only=True)
 
 
 @pytest.mark.slow
-def test_two_gloo_processes_match_one_process(tmp_path):
+@pytest.mark.parametrize("extra", [(), ("model.scales=[64]", "model.kernel=3")],
+                         ids=["two-scales", "n64-tap-major"])
+def test_two_gloo_processes_match_one_process(tmp_path, extra):
+    # n64-tap-major: one N=64 map, where the diagonal convolution runs and the conv weights are
+    # stored tap-major (ms2d.models.diagonal.TapMajorConv2d)
     sim = make_sim(tmp_path / "sim", n_train=20, n_val=4, n_test=4)
-    single = _train(sim, tmp_path / "one", [sys.executable])
+    single = _train(sim, tmp_path / "one", [sys.executable], extra)
     ddp = _train(sim, tmp_path / "two", [sys.executable, "-m", "torch.distributed.run",
-                                         "--nproc_per_node", "2", "--master_port", "29517"])
+                                         "--nproc_per_node", "2", "--master_port", "29517"], extra)
     assert json.loads((tmp_path / "two" / "summary.json").read_text())["world_size"] == 2
     assert json.loads((tmp_path / "one" / "summary.json").read_text())["world_size"] == 1
     assert ddp["epoch"] == single["epoch"] == 2

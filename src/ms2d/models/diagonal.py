@@ -168,9 +168,56 @@ def from_rows(y: torch.Tensor, plan: DiagonalPlan) -> torch.Tensor:
 _PERMUTE_BLOCK = 8
 
 
+def _is_tap_major(weight: torch.Tensor) -> bool:
+    return weight.permute(2, 3, 1, 0).is_contiguous()
+
+
+class TapMajorConv2d(torch.nn.Module):
+    """A stride-1, same-padded ``nn.Conv2d`` whose weight is stored tap-major: the parameter
+    ``weight_taps [k*k, Ci, Co]`` (contiguous, so optimizers and DDP see a plain tensor), and
+    ``weight`` its ``[Co, Ci, k, k]`` view. The diagonal convolution takes each tap's ``[Ci, Co]``
+    matrix from that view and returns the weight gradient in its strides, so neither the weight
+    nor its gradient is reordered (2 x 85 MB per layer and step at 512 channels, 9x9). A dense
+    convolution still accepts the view (it copies it). ``state_dict`` holds ``weight`` in the
+    standard layout, as ``nn.Conv2d``'s, so checkpoints do not depend on the storage."""
+
+    def __init__(self, conv: torch.nn.Conv2d) -> None:
+        super().__init__()
+        co, ci, k, k2 = conv.weight.shape
+        if k != k2 or conv.stride != (1, 1) or conv.padding != (k // 2, k // 2) or conv.groups != 1:
+            raise ValueError("TapMajorConv2d: a square, stride-1, same-padded, ungrouped conv only")
+        self.kernel, self.in_channels, self.out_channels = k, ci, co
+        self.weight_taps = torch.nn.Parameter(_weight_taps(conv.weight.detach()).clone())
+        self.bias = conv.bias
+        self._register_state_dict_hook(TapMajorConv2d._standard_weight)
+        self._register_load_state_dict_pre_hook(self._tap_major_weight)
+
+    @property
+    def weight(self) -> torch.Tensor:
+        k = self.kernel
+        return self.weight_taps.view(k, k, self.in_channels, self.out_channels).permute(3, 2, 0, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.conv2d(x, self.weight, self.bias, padding=self.kernel // 2)
+
+    @staticmethod
+    def _standard_weight(module, state_dict, prefix, local_metadata):
+        taps = state_dict.pop(prefix + "weight_taps")
+        k = module.kernel
+        state_dict[prefix + "weight"] = _weight_from_taps(taps, k)
+        return state_dict
+
+    def _tap_major_weight(self, state_dict, prefix, *args):
+        if prefix + "weight" in state_dict:
+            state_dict[prefix + "weight_taps"] = _weight_taps(state_dict.pop(prefix + "weight"))
+
+
 def _weight_taps(weight: torch.Tensor) -> torch.Tensor:
-    """``[Co, Ci, k, k]`` -> ``[k*k, Ci, Co]``: ``W_t`` such that ``out_row += in_row @ W_t``."""
+    """``[Co, Ci, k, k]`` -> ``[k*k, Ci, Co]``: ``W_t`` such that ``out_row += in_row @ W_t``
+    (a view of a tap-major weight, else a reordered copy)."""
     co, ci, k, _ = weight.shape
+    if _is_tap_major(weight):
+        return weight.permute(2, 3, 1, 0).reshape(k * k, ci, co)
     src = weight.reshape(co, ci, k * k)
     out = weight.new_empty(k * k, ci, co)
     for c in range(0, ci, _PERMUTE_BLOCK):
@@ -178,9 +225,12 @@ def _weight_taps(weight: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _weight_from_taps(wt: torch.Tensor, k: int) -> torch.Tensor:
-    """Inverse of :func:`_weight_taps`: ``[k*k, Ci, Co]`` -> ``[Co, Ci, k, k]``."""
+def _weight_from_taps(wt: torch.Tensor, k: int, tap_major: bool = False) -> torch.Tensor:
+    """Inverse of :func:`_weight_taps`: ``[k*k, Ci, Co]`` -> ``[Co, Ci, k, k]``; with
+    ``tap_major``, a view in the strides of a tap-major weight (no copy)."""
     kk, ci, co = wt.shape
+    if tap_major:
+        return wt.view(k, k, ci, co).permute(3, 2, 0, 1)
     out = wt.new_empty(co, ci, kk)
     for c in range(0, ci, _PERMUTE_BLOCK):
         out[:, c : c + _PERMUTE_BLOCK].copy_(wt[:, c : c + _PERMUTE_BLOCK].permute(2, 1, 0))
@@ -274,7 +324,7 @@ class _Diagonal(torch.autograd.Function):
             dx = from_rows(dx, plan).to(x.dtype)
         dw = None
         if need_w:
-            dw = _weight_from_taps(dwt, weight.shape[-1]).to(weight.dtype)
+            dw = _weight_from_taps(dwt, weight.shape[-1], _is_tap_major(weight)).to(weight.dtype)
         return dx, dw, None
 
 
@@ -291,4 +341,4 @@ def diagonal_conv2d(x: torch.Tensor, weight: torch.Tensor, mask: torch.Tensor,
 
 
 __all__ = ["DiagonalPlan", "diagonal_conv2d", "from_rows", "plan_diagonal", "rows_conv",
-           "rows_conv_backward", "to_rows"]
+           "rows_conv_backward", "TapMajorConv2d", "to_rows"]

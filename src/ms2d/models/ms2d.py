@@ -32,7 +32,9 @@ class MS2D(nn.Module):
         self.text = TextEncoder(cfg, self.embedding)
         self.fusion = HadamardFusion(cfg)
         n_stacks = 1 if cfg.share_conv else len(cfg.scales)
-        self.convs = nn.ModuleList(MaskedConvStack(cfg) for _ in range(n_stacks))
+        self.convs = nn.ModuleList(  # stack i serves every scale, or scale i
+            MaskedConvStack(cfg, list(cfg.scales) if cfg.share_conv else [n])
+            for n in cfg.scales[:n_stacks])
         self.head = ScoreHead(cfg)
         self.caption = CaptionModule(cfg, self.embedding)
 
