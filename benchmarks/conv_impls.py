@@ -1,11 +1,14 @@
-"""One masked conv layer, forward + backward, with each ``conv_impl``: dense, banded, diagonal.
+"""One masked conv layer, forward + backward, with each ``conv_impl`` (dense, banded, diagonal).
 
     python benchmarks/conv_impls.py [--json conv.json] [--cases 64:9:512:1,64:5:512:4]
     python benchmarks/conv_impls.py --device cuda --precision tf32 --cases 64:5:512:32
 
-Each case is ``N:kernel:channels:batch`` on 2D-TAN's candidate mask of size N. Prints, per
-implementation, the best of a few timed calls, the share of the dense convolution's cell-taps it
-computes ("work") and the rate of that work (GFLOP/s). Random inputs; no dataset needed.
+Each case is ``N:kernel:channels:batch`` on 2D-TAN's candidate mask of size N. Implementations:
+dense, banded, diagonal (a standard ``[Co, Ci, k, k]`` weight, reordered to tap-major and back
+each call) and diagonal-tapmajor (the weight stored tap-major, as a model stores it where every
+scale runs the diagonal conv: ``TapMajorConv2d``). Prints, per implementation, the best of a
+few timed calls, the share of the dense convolution's cell-taps it computes ("work") and the
+rate of that work (GFLOP/s). Random inputs; no dataset needed.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ import time
 
 import torch
 
+from ms2d.models.diagonal import TapMajorConv2d
 from ms2d.models.fusion import conv_plan_for, masked_conv
 from ms2d.models.maps import candidate_mask
 from ms2d.train.loop import autocast, tf32_mode
 
 DEFAULT_CASES = "64:9:512:1,64:5:512:4,16:5:512:2,24:5:512:4,64:5:64:32,16:5:64:32"
-IMPLS = ("dense", "banded", "diagonal")
+IMPLS = ("dense", "banded", "diagonal", "diagonal-tapmajor")
 
 
 def _ms(ms: float) -> str:
@@ -51,14 +55,19 @@ def bench_case(n: int, kernel: int, channels: int, batch: int,
     mask = candidate_mask(n).to(device)
     x = (torch.randn(batch, channels, n, n, device=device) * mask).requires_grad_()
     w = (torch.randn(channels, channels, kernel, kernel, device=device) * 0.01).requires_grad_()
+    # the weight as a model stores it where every scale runs the diagonal conv: tap-major
+    conv = torch.nn.Conv2d(channels, channels, kernel, padding=kernel // 2, bias=False)
+    conv.weight.data.copy_(w.detach())
+    taps = TapMajorConv2d(conv.to(device))
     dense_flops = 3 * 2 * batch * channels * channels * kernel * kernel * n * n  # fwd + 2 bwd
     row = {"N": n, "kernel": kernel, "channels": channels, "batch": batch, "impls": {}}
     for impl in IMPLS:
-        plan = conv_plan_for(impl, mask, kernel)
+        plan = conv_plan_for(impl.split("-")[0], mask, kernel)
+        weight = taps.weight if impl.endswith("tapmajor") else w
 
-        def step(plan=plan):
+        def step(plan=plan, weight=weight):
             with autocast(device, amp):
-                y = masked_conv(x, w, mask, plan)
+                y = masked_conv(x, weight, mask, plan)
             y.backward(torch.ones_like(y))
 
         reps = 20 if device.type == "cuda" else 3 if channels >= 256 else 5

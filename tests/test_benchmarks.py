@@ -242,7 +242,7 @@ def test_conv_impls_benchmark_writes_rows(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     row = json.loads(out.read_text())["rows"][0]
-    assert set(row["impls"]) == {"dense", "banded", "diagonal"}
+    assert set(row["impls"]) == {"dense", "banded", "diagonal", "diagonal-tapmajor"}
     assert row["impls"]["dense"]["work"] == 1.0 and row["impls"]["dense"]["speedup"] == 1.0
     assert all(r["ms"] > 0 and r["gflops_per_s"] > 0 for r in row["impls"].values())
 
