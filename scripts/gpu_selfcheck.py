@@ -83,9 +83,12 @@ def step_checks(dev: torch.device) -> None:
              "words": torch.randint(5, 100, (b, 8), generator=g),
              "word_lengths": torch.tensor([8, 7, 5, 8]), "duration": torch.full((b,), 30.0),
              "window": torch.tensor([[1.0, 5.0]] * b), "index": torch.arange(b)}
-    for impl in ("dense", "diagonal", "banded"):
+    # [64]: one N=64 map, whose conv stack stores its weights tap-major (TapMajorConv2d) where
+    # the diagonal convolution runs
+    for impl, scales in [("dense", [64, 16, 4]), ("diagonal", [64, 16, 4]), ("banded", [64, 16, 4]),
+                         ("auto", [64])]:
         over = {"model.hidden": 32, "model.word_dim": 16, "model.caption_hidden": 32,
-                "model.scales": [64, 16, 4], "model.conv_layers": 2, "model.kernel": 5,
+                "model.scales": scales, "model.conv_layers": 2, "model.kernel": 5,
                 "model.dropout": 0.0, "model.word_mask": 0.0, "model.explore": 0,
                 "model.conv_impl": impl}
         cfg = resolve("paper", over)
@@ -100,13 +103,14 @@ def step_checks(dev: torch.device) -> None:
         with tf32_mode(dev, False):
             l_gpu, g_gpu = step_grads(gpu_model, cfg, gb)
         err = max(rel(g_gpu[k], g_cpu[k]) for k in g_cpu)
-        check(f"train step {impl} cuda fp32 vs cpu", abs(float(l_gpu - l_cpu)) < 1e-4 * abs(float(l_cpu)) + 1e-5
+        name = f"{impl} {scales}"
+        check(f"train step {name} cuda fp32 vs cpu", abs(float(l_gpu - l_cpu)) < 1e-4 * abs(float(l_cpu)) + 1e-5
               and err < 1e-3 and set(g_gpu) == set(g_cpu),
               f"loss {float(l_cpu):.6f} / {float(l_gpu):.6f}, max rel grad err {err:.1e}")
         with tf32_mode(dev, True):
             l_bf, g_bf = step_grads(gpu_model, cfg, gb, amp=True)
         finite = bool(torch.isfinite(l_bf)) and all(bool(torch.isfinite(v).all()) for v in g_bf.values())
-        check(f"train step {impl} cuda bf16 autocast", finite and abs(float(l_bf - l_cpu)) < 0.05 * abs(float(l_cpu)),
+        check(f"train step {name} cuda bf16 autocast", finite and abs(float(l_bf - l_cpu)) < 0.05 * abs(float(l_cpu)),
               f"loss {float(l_bf):.6f} (fp32 {float(l_cpu):.6f}), finite {finite}")
 
 
