@@ -46,7 +46,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -971,10 +971,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.precision == "tf32" and device.type != "cuda":
         raise SystemExit("--precision tf32: a CPU has no TF32; use fp32")
     res.update(precision=args.precision, conv_impl=args.conv_impl or "preset", compiled=args.compile)
-    # TF32 on for tf32 and bf16 (the ops that autocast leaves in fp32), off for fp32: also for
-    # the peaks, so that every fraction compares like with like
-    modes = ExitStack()
-    modes.enter_context(tf32_mode(device, args.precision != "fp32"))
     peak_dtype = torch.bfloat16 if amp else torch.float32
     profile_cases = [c for c in cases if c.name in ("paper", "synthetic-cpu")]
     say = (lambda *a: None) if args.silent else (lambda *a: print(*a, file=sys.stderr, flush=True))
@@ -1047,7 +1043,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     res["profile"].append(profile_case_gpu(c, device, amp))
                 _trim()
 
-    modes.close()
     res["env"]["loadavg_end"] = loadavg()
     res["wall_s"] = time.perf_counter() - t_start
     res["cpu_share"] = cpu_share(cpu_start, t_start)
@@ -1079,7 +1074,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="torch.compile the conv stacks (and ms2d's caption module) of both models")
     p.add_argument("--silent", action="store_true", help="no progress lines on stderr")
     args = p.parse_args(argv)
-    res = run(args)
+    # TF32 on for tf32 and bf16 (the ops that autocast leaves in fp32), off for fp32: also for
+    # the peaks, so that every fraction compares like with like
+    with tf32_mode(torch.device(args.device), args.precision != "fp32"):
+        res = run(args)
     print(table(res))
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2, default=str))
