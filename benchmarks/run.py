@@ -972,7 +972,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit("--precision tf32: a CPU has no TF32; use fp32")
     res.update(precision=args.precision, conv_impl=args.conv_impl or "preset", compiled=args.compile)
     peak_dtype = torch.bfloat16 if amp else torch.float32
-    profile_cases = [c for c in cases if c.name in ("paper", "synthetic-cpu")]
+    # profiled: the configs asked for with --configs, else the two presets
+    profile_cases = cases if args.configs else [c for c in cases
+                                                if c.name in ("paper", "synthetic-cpu")]
     say = (lambda *a: None) if args.silent else (lambda *a: print(*a, file=sys.stderr, flush=True))
     res["section_stats"] = {}
 

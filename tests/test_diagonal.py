@@ -134,3 +134,52 @@ def test_tap_major_weights_same_values_gradients_and_checkpoints():
     assert torch.allclose(tm(z), conv(z), atol=1e-6)  # its own forward: a dense conv
     with pytest.raises(ValueError, match="same-padded"):
         TapMajorConv2d(torch.nn.Conv2d(3, 4, 3))
+
+
+def test_stack_on_rows_equals_the_per_layer_map_path_bit_for_bit():
+    """The stack converts to rows once and runs every layer on rows (diagonal_conv_rows); the
+    result is the same float32 numbers as converting around every layer (diagonal_conv2d)."""
+    from ms2d.models.config import ModelConfig
+    from ms2d.models.diagonal import diagonal_conv_rows
+    from ms2d.models.fusion import MaskedConvStack, renorm_factor
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(hidden=8, conv_layers=3, kernel=5, dropout=0.0, conv_impl="diagonal")
+    stack = MaskedConvStack(cfg, [48])
+    mask = candidate_mask(48)
+    x = (torch.randn(2, 8, 48, 48) * mask).requires_grad_()
+    out = stack(x, mask)
+    scale, valid = renorm_factor(mask, 5), mask.float()
+    ref = x
+    for conv in stack.layers:  # the per-layer map path
+        ref = F.relu(diagonal_conv2d(ref, conv.weight, mask) * scale + conv.bias[:, None, None] * valid)
+    assert torch.equal(out, ref)
+    up = torch.randn_like(out)
+    g_out = torch.autograd.grad((out * up).sum(), [x, *stack.parameters()])
+    g_ref = torch.autograd.grad((ref * up).sum(), [x, *stack.parameters()])
+    for a, b in zip(g_out, g_ref):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
+    plan = plan_diagonal(mask, 5)
+    with pytest.raises(ValueError, match="rows"):
+        diagonal_conv_rows(torch.zeros(plan.rows - 1, 1, 8), stack.layers[0].weight, plan)
+
+
+def test_fusion_on_rows_equals_fusion_on_the_map():
+    from ms2d.models.config import ModelConfig
+    from ms2d.models.fusion import HadamardFusion
+
+    torch.manual_seed(0)
+    fusion = HadamardFusion(ModelConfig(hidden=6)).double()
+    mask = candidate_mask(48)
+    vmap = (torch.randn(2, 6, 48, 48, dtype=torch.float64) * mask).requires_grad_()
+    text = torch.randn(2, 6, dtype=torch.float64, requires_grad=True)
+    ref = fusion(text, vmap, mask)
+    out = fusion(text, vmap, mask, plan_diagonal(mask, 5))
+    assert torch.allclose(out, ref, atol=1e-12)
+    assert not out[:, :, ~mask].any()
+    up = torch.randn_like(ref)
+    g_ref = torch.autograd.grad((ref * up).sum(), [text, vmap, *fusion.parameters()])
+    g_out = torch.autograd.grad((out * up).sum(), [text, vmap, *fusion.parameters()])
+    assert torch.allclose(g_ref[1] * mask, g_out[1], atol=1e-10)  # vmap: read on the mask
+    for a, b in zip(g_ref[:1] + g_ref[2:], g_out[:1] + g_out[2:]):
+        assert torch.allclose(a, b, atol=1e-10)

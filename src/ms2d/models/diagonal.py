@@ -269,14 +269,25 @@ def rows_conv_backward(x: torch.Tensor, wt: torch.Tensor, g: torch.Tensor, plan:
     g = g * plan.valid_rows.to(g.dtype)[:, None, None]  # the forward zeroed the padding rows
     x2, g2 = x.view(r * b, ci), g.view(r * b, co)
     dx = torch.zeros_like(x) if need_x else None
-    dwt = torch.zeros_like(wt) if need_w else None
+    # the weight gradient is not zero-filled: each tap's first product writes it (a fill of
+    # 85 MB per layer and step at 512 channels, 9x9, most of it page faults on a fresh buffer)
+    dwt = torch.empty_like(wt) if need_w else None
+    written: set[int] = set()
+
+    def acc_w(t: int, a: torch.Tensor, b_: torch.Tensor) -> None:
+        if t in written:
+            _acc_mm(dwt[t], a, b_)
+        else:
+            torch.mm(a, b_, out=dwt[t])
+            written.add(t)
+
     dx2 = dx.view(r * b, ci) if need_x else None
     for t, o, i, n in plan.slabs:
         gs = g2[o * b : (o + n) * b]
         if need_x:
             _acc_mm(dx2[i * b : (i + n) * b], gs, wt[t].t())
         if need_w:
-            _acc_mm(dwt[t], x2[i * b : (i + n) * b].t(), gs)
+            acc_w(t, x2[i * b : (i + n) * b].t(), gs)
     if plan.pair_taps:
         gp = g.index_select(0, plan.pair_out).view(-1, co)
         xp = x.index_select(0, plan.pair_in).view(-1, ci) if need_w else None
@@ -286,9 +297,12 @@ def rows_conv_backward(x: torch.Tensor, wt: torch.Tensor, g: torch.Tensor, plan:
             if need_x:
                 torch.mm(gs, wt[t].t(), out=dxp[lo * b : hi * b])
             if need_w:
-                _acc_mm(dwt[t], xp[lo * b : hi * b].t(), gs)
+                acc_w(t, xp[lo * b : hi * b].t(), gs)
         if need_x:
             dx.index_add_(0, plan.pair_in, dxp.view(-1, b, ci))
+    if need_w:
+        for t in set(range(wt.shape[0])) - written:  # taps that connect no pair of cells
+            dwt[t].zero_()
     if need_x:
         dx.mul_(plan.valid_rows.to(dx.dtype)[:, None, None])
     return dx, dwt
@@ -299,33 +313,60 @@ def _compute_dtype(x: torch.Tensor) -> torch.dtype:
     return torch.float64 if x.dtype == torch.float64 else torch.float32
 
 
+def _conv_rows(ctx, xr: torch.Tensor, weight: torch.Tensor, plan: DiagonalPlan) -> torch.Tensor:
+    """The forward of both autograd functions: rows ``xr [R, B, C]`` (any float dtype) -> rows
+    in the compute dtype; saves what the backward needs on ``ctx``."""
+    ctx.plan = plan
+    dt = _compute_dtype(xr)
+    with torch.autocast(xr.device.type, enabled=False):
+        wt = _weight_taps(weight.to(dt))
+        # the tap-major weight is kept for the backward (one reorder less per layer and step
+        # where the weight is stored in the standard layout; a view where it is tap-major)
+        ctx.save_for_backward(xr, weight, wt)
+        return rows_conv(xr.to(dt), wt, plan)
+
+
+def _conv_rows_backward(ctx, grad_rows: torch.Tensor):
+    """``(dx rows or None, dweight or None)`` for the output gradient's rows."""
+    xr, weight, wt = ctx.saved_tensors
+    need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    dt = _compute_dtype(xr)
+    with torch.autocast(grad_rows.device.type, enabled=False):
+        dx, dwt = rows_conv_backward(xr.to(dt), wt, grad_rows.to(dt), ctx.plan, need_x, need_w)
+    dw = None
+    if need_w:
+        dw = _weight_from_taps(dwt, weight.shape[-1], _is_tap_major(weight)).to(weight.dtype)
+    return dx, dw
+
+
 class _Diagonal(torch.autograd.Function):
+    """On maps ``[B, C, n, n]``: converts to rows and back inside (no autograd graph for it)."""
+
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, plan: DiagonalPlan) -> torch.Tensor:
-        ctx.plan = plan
-        dt = _compute_dtype(x)
-        with torch.autocast(x.device.type, enabled=False):
-            wt = _weight_taps(weight.to(dt))
-            # the tap-major weight is kept for the backward (one reorder less per layer and
-            # step, ~28 ms at 512 channels, 9x9, on 2 CPU cores; the memory of one weight)
-            ctx.save_for_backward(x, weight, wt)
-            return from_rows(rows_conv(to_rows(x.to(dt), plan), wt, plan), plan)
+        ctx.x_dtype = x.dtype
+        return from_rows(_conv_rows(ctx, to_rows(x, plan), weight, plan), plan)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        x, weight, wt = ctx.saved_tensors
-        plan: DiagonalPlan = ctx.plan
-        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        dt = _compute_dtype(x)
-        with torch.autocast(grad.device.type, enabled=False):
-            dx, dwt = rows_conv_backward(to_rows(x.to(dt), plan), wt,
-                                         to_rows(grad.to(dt), plan), plan, need_x, need_w)
-        if need_x:
-            dx = from_rows(dx, plan).to(x.dtype)
-        dw = None
-        if need_w:
-            dw = _weight_from_taps(dwt, weight.shape[-1], _is_tap_major(weight)).to(weight.dtype)
+        dx, dw = _conv_rows_backward(ctx, to_rows(grad, ctx.plan))
+        if dx is not None:
+            dx = from_rows(dx, ctx.plan).to(ctx.x_dtype)
         return dx, dw, None
+
+
+class _DiagonalRows(torch.autograd.Function):
+    """On rows ``[R, B, C]``: a stack of layers converts the map to rows once."""
+
+    @staticmethod
+    def forward(ctx, xr: torch.Tensor, weight: torch.Tensor, plan: DiagonalPlan) -> torch.Tensor:
+        ctx.x_dtype = xr.dtype
+        return _conv_rows(ctx, xr, weight, plan)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        dx, dw = _conv_rows_backward(ctx, grad)
+        return (None if dx is None else dx.to(ctx.x_dtype)), dw, None
 
 
 def diagonal_conv2d(x: torch.Tensor, weight: torch.Tensor, mask: torch.Tensor,
@@ -340,5 +381,21 @@ def diagonal_conv2d(x: torch.Tensor, weight: torch.Tensor, mask: torch.Tensor,
     return _Diagonal.apply(x, weight, plan)
 
 
-__all__ = ["DiagonalPlan", "diagonal_conv2d", "from_rows", "plan_diagonal", "rows_conv",
+def diagonal_conv_rows(xr: torch.Tensor, weight: torch.Tensor, plan: DiagonalPlan) -> torch.Tensor:
+    """:func:`diagonal_conv2d` on rows: ``xr [R, B, C]`` (from :func:`to_rows`; zero on the
+    padding rows) -> rows ``[R, B, Co]``, zero on the padding rows. For a stack of layers: convert
+    the map once with :func:`to_rows`, run the layers (and anything per cell) on rows, and convert
+    back once with :func:`from_rows`, instead of two full-map gathers per layer."""
+    if xr.dim() != 3 or xr.shape[0] != plan.rows:
+        raise ValueError(f"diagonal_conv_rows: rows {tuple(xr.shape)} do not match the plan's "
+                         f"{plan.rows} rows")
+    return _DiagonalRows.apply(xr, weight, plan)
+
+
+def rows_of_map(m: torch.Tensor, plan: DiagonalPlan) -> torch.Tensor:
+    """A per-cell ``[n, n]`` map -> ``[R, 1, 1]`` per row (zero on the padding rows)."""
+    return (m.reshape(-1)[plan.cell_of_row] * plan.valid_rows.to(m.dtype))[:, None, None]
+
+
+__all__ = ["DiagonalPlan", "diagonal_conv2d", "diagonal_conv_rows", "rows_of_map", "from_rows", "plan_diagonal", "rows_conv",
            "rows_conv_backward", "TapMajorConv2d", "to_rows"]

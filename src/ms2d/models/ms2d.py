@@ -8,6 +8,7 @@ from torch import nn
 from ..data.vocab import BOS, EOS, MASK, PAD
 from .caption import CaptionModule
 from .config import ModelConfig
+from .diagonal import DiagonalPlan
 from .encoders import TextEncoder, VideoEncoder
 from .fusion import HadamardFusion, MaskedConvStack, ScoreHead
 from .maps import build_map, candidate_mask, resample_weights
@@ -57,8 +58,10 @@ class MS2D(nn.Module):
         """Fusion -> masked convs -> score head. Returns (logit maps, fused maps) per scale."""
         logits, fused = [], []
         for j, (vmap, mask) in enumerate(zip(vmaps, self.masks(f_t.device))):
-            x = self.fusion(f_t, vmap, mask)
-            x = self.convs[j if len(self.convs) > 1 else 0](x, mask)
+            stack = self.convs[j if len(self.convs) > 1 else 0]
+            plan = stack.plan(mask)  # fuse on the diagonal conv's rows where it runs one
+            x = self.fusion(f_t, vmap, mask, plan if isinstance(plan, DiagonalPlan) else None)
+            x = stack(x, mask)
             fused.append(x)
             logits.append(self.head(x, mask))
         return logits, fused
