@@ -139,6 +139,10 @@ def _bf16_autocast(device: torch.device) -> bool:
     return on and torch.get_autocast_dtype("cuda") == torch.bfloat16
 
 
+#: ``MaskedConvStack.forward``'s default: plan the convolution from the mask.
+_PLAN = object()
+
+
 class MaskedConvStack(nn.Module):
     """``conv_layers`` 2D convolutions (kernel ``kernel``, ReLU), masked after every layer.
 
@@ -173,12 +177,16 @@ class MaskedConvStack(nn.Module):
         autocast state)."""
         return conv_plan_for(self.impl, mask, self.kernel, bf16=_bf16_autocast(mask.device))
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, plan: ConvPlan | object = _PLAN) -> torch.Tensor:
+        """``x [B, d, N, N]`` (zero off ``mask``) -> ``[B, d, N, N]``. ``plan``: this stack's
+        :meth:`plan` for ``mask`` where the caller has it (on a GPU each planning copies the
+        mask's key to the host)."""
         if not self.layers:
             return x
         scale = renorm_factor(mask, self.kernel)
         valid = mask.to(x.dtype)
-        plan = self.plan(mask)
+        if plan is _PLAN:
+            plan = self.plan(mask)
         if isinstance(plan, DiagonalPlan):  # the whole stack on rows: one conversion each way
             scale_r, valid_r = rows_of_map(scale[0, 0], plan), rows_of_map(valid, plan)
             xr = to_rows(x, plan)

@@ -61,7 +61,7 @@ class MS2D(nn.Module):
             stack = self.convs[j if len(self.convs) > 1 else 0]
             plan = stack.plan(mask)  # fuse on the diagonal conv's rows where it runs one
             x = self.fusion(f_t, vmap, mask, plan if isinstance(plan, DiagonalPlan) else None)
-            x = stack(x, mask)
+            x = stack(x, mask, plan)
             fused.append(x)
             logits.append(self.head(x, mask))
         return logits, fused
