@@ -247,6 +247,19 @@ def test_conv_impls_benchmark_writes_rows(tmp_path):
     assert all(r["ms"] > 0 and r["gflops_per_s"] > 0 for r in row["impls"].values())
 
 
+def test_step_times_prints_every_step_and_rejects_unknown_configs():
+    script = str(ROOT / "benchmarks" / "step_times.py")
+    proc = subprocess.run([sys.executable, script, "--config", "synthetic-cpu", "--steps", "3",
+                           "--threads", "1"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert [ln.split(":")[0] for ln in lines[1:4]] == ["step 1", "step 2", "step 3"]
+    assert lines[-1].startswith("steps 3-3: median")
+    bad = subprocess.run([sys.executable, script, "--config", "nope"], capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode != 0 and "known: paper" in bad.stderr
+
+
 def test_benchmark_precision_and_conv_impl_switches(tmp_path):
     out = tmp_path / "bench.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
