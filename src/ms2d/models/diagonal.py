@@ -397,5 +397,5 @@ def rows_of_map(m: torch.Tensor, plan: DiagonalPlan) -> torch.Tensor:
     return (m.reshape(-1)[plan.cell_of_row] * plan.valid_rows.to(m.dtype))[:, None, None]
 
 
-__all__ = ["DiagonalPlan", "diagonal_conv2d", "diagonal_conv_rows", "rows_of_map", "from_rows", "plan_diagonal", "rows_conv",
-           "rows_conv_backward", "TapMajorConv2d", "to_rows"]
+__all__ = ["DiagonalPlan", "diagonal_conv2d", "diagonal_conv_rows", "from_rows", "plan_diagonal",
+           "rows_conv", "rows_conv_backward", "rows_of_map", "TapMajorConv2d", "to_rows"]
