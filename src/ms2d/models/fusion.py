@@ -188,7 +188,8 @@ class MaskedConvStack(nn.Module):
         if plan is _PLAN:
             plan = self.plan(mask)
         if isinstance(plan, DiagonalPlan):  # the whole stack on rows: one conversion each way
-            scale_r, valid_r = rows_of_map(scale[0, 0], plan), rows_of_map(valid, plan)
+            scale_r = rows_of_map(scale[0, 0], plan)
+            valid_r = plan.valid_rows.to(x.dtype)[:, None, None]  # the mask on rows
             xr = to_rows(x, plan)
             for conv in self.layers:
                 yr = diagonal_conv_rows(xr, conv.weight, plan) * scale_r
