@@ -6,6 +6,8 @@
    the same loss and gradients on CUDA (fp32, TF32 off) as on the CPU, for each conv_impl.
 3. ``conv_impl=auto`` picks what docs/performance.md measured on this device.
 4. The same step under bf16 autocast is finite and its loss within 5 % of the fp32 one.
+5. Under bf16 autocast the diagonal convolution multiplies bf16 operands into float32 sums where
+   this torch can (``mixed_products``): values and gradients within bf16's error of fp32's.
 
 Prints one line per check and exits 1 if any fails. Usage: ``python scripts/gpu_selfcheck.py [cuda|cpu]``.
 """
@@ -52,6 +54,30 @@ def conv_checks(dev: torch.device) -> None:
         for impl in ("banded", "diagonal"):
             err = max(rel(a, b) for a, b in zip(outs[impl], outs["dense"]))
             check(f"conv {impl} N={n} k={k} (cuda fp64)", err < 1e-10, f"max rel err {err:.1e}")
+
+
+def bf16_conv_checks(dev: torch.device) -> None:
+    from ms2d.models.diagonal import mixed_products
+
+    mixed = dev.type == "cuda" and mixed_products("cuda", torch.bfloat16)
+    print(f"     bf16 operands with float32 sums (addmm out_dtype) on {dev.type}: {mixed}")
+    for n, k in [(64, 5), (64, 9)]:
+        mask = candidate_mask(n).to(dev)
+        g = torch.Generator(device="cpu").manual_seed(n + k)
+        x0 = (torch.randn(4, 64, n, n, generator=g).to(dev) * mask)
+        w0 = torch.randn(64, 64, k, k, generator=g).to(dev) / (8 * k)
+        gy = torch.randn(4, 64, n, n, generator=g).to(dev) * mask
+        outs = {}
+        for amp in (False, True):
+            x, w = x0.clone().requires_grad_(), w0.clone().requires_grad_()
+            with tf32_mode(dev, False), autocast(dev, amp):
+                y = masked_conv(x, w, mask, conv_plan_for("diagonal", mask, k)) * mask
+            y.backward(gy)
+            outs[amp] = (y.detach().float(), x.grad * mask, w.grad)
+        errs = [rel(a, b) for a, b in zip(outs[True], outs[False])]
+        ok = max(errs) < 2e-2 and (not mixed or min(errs) > 1e-5) and outs[True][0].dtype == torch.float32
+        check(f"conv diagonal N={n} k={k} bf16 autocast vs fp32", ok,
+              "rel err out/dx/dw " + " / ".join(f"{e:.1e}" for e in errs))
 
 
 def auto_checks(dev: torch.device) -> None:
@@ -121,6 +147,7 @@ def main() -> int:
         return 1
     print(f"{torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'cpu'}, torch {torch.__version__}")
     conv_checks(dev)
+    bf16_conv_checks(dev)
     auto_checks(dev)
     step_checks(dev)
     print("all checks passed" if not failures else f"{len(failures)} check(s) FAILED: {failures}")

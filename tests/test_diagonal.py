@@ -95,6 +95,42 @@ def test_float32_under_bf16_autocast():
     assert torch.allclose(out, _dense(x, w, mask), atol=1e-4)
 
 
+def test_bf16_operands_with_float32_sums(monkeypatch):
+    """The path a GPU takes under bf16 autocast (bf16 operands, float32 results; CUDA's
+    ``addmm(out_dtype=...)``), on a CPU: the products emulated in float32 from the bf16
+    operands, the dtype plumbing (saved operands, gradients' dtypes) as on the GPU."""
+    import ms2d.models.diagonal as dg
+
+    assert not dg.mixed_products("cpu", torch.bfloat16)  # a CPU keeps float32 products
+    used = []
+
+    def acc_mm(out, a, b):
+        used.append(a.dtype)
+        out.add_(a.float() @ b.float())
+
+    def mm(out, a, b):
+        used.append(a.dtype)
+        out.copy_(a.float() @ b.float())
+
+    monkeypatch.setattr(dg, "_acc_mm", acc_mm)
+    monkeypatch.setattr(dg, "_mm", mm)
+    monkeypatch.setattr(dg, "_operand_dtype", lambda x, acc: torch.bfloat16)
+    mask = candidate_mask(64)
+    g = torch.Generator().manual_seed(3)
+    x = (torch.randn(2, 16, 64, 64, generator=g) * mask).requires_grad_()
+    w = (torch.randn(16, 16, 5, 5, generator=g) * 0.05).requires_grad_()
+    up = torch.randn(2, 16, 64, 64, generator=g)
+    out = diagonal_conv2d(x, w, mask)
+    assert out.dtype == torch.float32 and set(used) == {torch.bfloat16}
+    dx, dw = torch.autograd.grad((out * up).sum(), [x, w])
+    assert dx.dtype == dw.dtype == torch.float32
+    ref = _dense(x, w, mask)
+    dx_ref, dw_ref = torch.autograd.grad((ref * up).sum(), [x, w])
+    for a, b in [(out, ref), (dx * mask, dx_ref * mask), (dw, dw_ref)]:
+        err = float((a - b).norm() / b.norm())
+        assert 1e-5 < err < 2e-2  # bf16 operands: not float32's error, not more than bf16's
+
+
 def test_tap_major_weights_same_values_gradients_and_checkpoints():
     from ms2d.models.config import ModelConfig
     from ms2d.models.diagonal import TapMajorConv2d

@@ -25,7 +25,9 @@ only (it is taken as zero elsewhere, and gets no gradient there), the output equ
 ``F.conv2d(x * mask, weight, padding=k // 2)`` on the mask's cells up to floating-point summation
 order and is a constant zero elsewhere. The backward is the transpose of every product (no
 saved gathers: the memory held is the input, the weight and its tap-major copy). Under autocast
-the products run in float32 (TF32 on a GPU where it is on).
+the result is float32; the products run in float32 (TF32 on a GPU where it is on), or, on a GPU
+whose torch multiplies bf16 operands into a float32 result in place (:func:`mixed_products`),
+on bf16 operands with float32 sums, as a bf16 cuDNN convolution does.
 """
 
 from __future__ import annotations
@@ -239,46 +241,83 @@ def _weight_from_taps(wt: torch.Tensor, k: int, tap_major: bool = False) -> torc
 
 def _acc_mm(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
     """``out += a @ b`` in place. Spelt ``addmm(out=...)`` rather than ``addmm_`` so that FLOP
-    counters (``torch.utils.flop_counter``, which has no rule for ``addmm_``) see it."""
-    torch.addmm(out, a, b, out=out)
+    counters (``torch.utils.flop_counter``, which has no rule for ``addmm_``) see it. Operands
+    of a lower precision than ``out`` (bf16 under autocast on a GPU) are multiplied into it at
+    ``out``'s precision (``out_dtype``: cuBLAS accumulates in float32 and adds in place)."""
+    if a.dtype == out.dtype:
+        torch.addmm(out, a, b, out=out)
+    else:
+        torch.addmm(out, a, b, out_dtype=out.dtype, out=out)
 
 
-def rows_conv(x: torch.Tensor, wt: torch.Tensor, plan: DiagonalPlan) -> torch.Tensor:
-    """The convolution on rows: ``x [R, B, Ci]``, ``wt [k*k, Ci, Co]`` -> ``[R, B, Co]``."""
+def _mm(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
+    """``out = a @ b`` (operands may be of a lower precision than ``out``, as in :func:`_acc_mm`)."""
+    if a.dtype == out.dtype:
+        torch.mm(a, b, out=out)
+    else:
+        torch.mm(a, b, out_dtype=out.dtype, out=out)
+
+
+@lru_cache(maxsize=8)
+def mixed_products(device_type: str, dtype: torch.dtype) -> bool:
+    """Whether this torch multiplies ``dtype`` matrices into a float32 result in place on this
+    device (``torch.addmm(..., out_dtype=torch.float32, out=...)``: CUDA, torch >= 2.8; not on
+    CPUs). Checked once per device type and dtype with a 2x2 product."""
+    try:
+        a = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=dtype, device=device_type)
+        acc = torch.ones(2, 2, device=device_type)
+        torch.addmm(acc, a, a, out_dtype=torch.float32, out=acc)  # 1 + a @ a
+        out = torch.empty(2, 2, device=device_type)
+        torch.mm(a.t(), a, out_dtype=torch.float32, out=out)  # a transposed operand
+        want = torch.tensor([[8.0, 11.0, 10.0, 14.0], [16.0, 23.0, 14.0, 20.0]])
+        return acc.dtype == torch.float32 and bool((torch.cat([acc, out], 1).cpu() == want).all())
+    except (RuntimeError, TypeError, NotImplementedError):
+        return False
+
+
+def rows_conv(x: torch.Tensor, wt: torch.Tensor, plan: DiagonalPlan,
+              acc_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """The convolution on rows: ``x [R, B, Ci]``, ``wt [k*k, Ci, Co]`` -> ``[R, B, Co]``.
+    ``acc_dtype``: the result's dtype where it is above the operands' (bf16 operands, float32
+    sums; see :func:`mixed_products`); default ``x.dtype``."""
     r, b, ci = x.shape
     co = wt.shape[2]
-    y = x.new_zeros(r, b, co)
+    y = x.new_zeros(r, b, co, dtype=acc_dtype or x.dtype)
     x2, y2 = x.view(r * b, ci), y.view(r * b, co)
     for t, o, i, n in plan.slabs:
         _acc_mm(y2[o * b : (o + n) * b], x2[i * b : (i + n) * b], wt[t])
     if plan.pair_taps:  # one gather and one scatter for all taps' off-band pairs
         src = x.index_select(0, plan.pair_in).view(-1, ci)
-        out = src.new_empty(src.shape[0], co)
+        out = y.new_empty(src.shape[0], co)
         for t, lo, hi in plan.pair_taps:
-            torch.mm(src[lo * b : hi * b], wt[t], out=out[lo * b : hi * b])
+            _mm(out[lo * b : hi * b], src[lo * b : hi * b], wt[t])
         y.index_add_(0, plan.pair_out, out.view(-1, b, co))
     return y.mul_(plan.valid_rows.to(y.dtype)[:, None, None])
 
 
 def rows_conv_backward(x: torch.Tensor, wt: torch.Tensor, g: torch.Tensor, plan: DiagonalPlan,
-                       need_x: bool = True, need_w: bool = True):
+                       need_x: bool = True, need_w: bool = True,
+                       acc_dtype: torch.dtype | None = None):
     """Gradients of :func:`rows_conv` for the output gradient ``g [R, B, Co]``: every product
-    transposed. Returns ``(dx [R, B, Ci] or None, dwt [k*k, Ci, Co] or None)``."""
+    transposed. Returns ``(dx [R, B, Ci] or None, dwt [k*k, Ci, Co] or None)``, both in
+    ``acc_dtype`` (default ``x.dtype``; ``g`` is cast to ``x``'s dtype for the products)."""
     r, b, ci = x.shape
     co = wt.shape[2]
-    g = g * plan.valid_rows.to(g.dtype)[:, None, None]  # the forward zeroed the padding rows
+    acc = acc_dtype or x.dtype
+    g = (g * plan.valid_rows.to(g.dtype)[:, None, None]).to(x.dtype)  # the forward zeroed the
+    # padding rows
     x2, g2 = x.view(r * b, ci), g.view(r * b, co)
-    dx = torch.zeros_like(x) if need_x else None
+    dx = torch.zeros_like(x, dtype=acc) if need_x else None
     # the weight gradient is not zero-filled: each tap's first product writes it (a fill of
     # 85 MB per layer and step at 512 channels, 9x9, most of it page faults on a fresh buffer)
-    dwt = torch.empty_like(wt) if need_w else None
+    dwt = torch.empty_like(wt, dtype=acc) if need_w else None
     written: set[int] = set()
 
     def acc_w(t: int, a: torch.Tensor, b_: torch.Tensor) -> None:
         if t in written:
             _acc_mm(dwt[t], a, b_)
         else:
-            torch.mm(a, b_, out=dwt[t])
+            _mm(dwt[t], a, b_)
             written.add(t)
 
     dx2 = dx.view(r * b, ci) if need_x else None
@@ -291,11 +330,11 @@ def rows_conv_backward(x: torch.Tensor, wt: torch.Tensor, g: torch.Tensor, plan:
     if plan.pair_taps:
         gp = g.index_select(0, plan.pair_out).view(-1, co)
         xp = x.index_select(0, plan.pair_in).view(-1, ci) if need_w else None
-        dxp = gp.new_empty(gp.shape[0], ci) if need_x else None
+        dxp = gp.new_empty(gp.shape[0], ci, dtype=acc) if need_x else None
         for t, lo, hi in plan.pair_taps:
             gs = gp[lo * b : hi * b]
             if need_x:
-                torch.mm(gs, wt[t].t(), out=dxp[lo * b : hi * b])
+                _mm(dxp[lo * b : hi * b], gs, wt[t].t())
             if need_w:
                 acc_w(t, xp[lo * b : hi * b].t(), gs)
         if need_x:
@@ -313,26 +352,49 @@ def _compute_dtype(x: torch.Tensor) -> torch.dtype:
     return torch.float64 if x.dtype == torch.float64 else torch.float32
 
 
+def _autocast_on(device_type: str) -> bool:
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4: CUDA's autocast only
+        return torch.is_autocast_enabled()
+
+
+def _operand_dtype(x: torch.Tensor, acc: torch.dtype) -> torch.dtype:
+    """The products' operand dtype: the autocast dtype (bf16) inside autocast on a GPU whose torch
+    has in-place mixed-precision products (:func:`mixed_products`), else ``acc``."""
+    dev = x.device.type
+    if acc != torch.float32 or dev != "cuda" or not _autocast_on(dev):
+        return acc
+    try:
+        low = torch.get_autocast_dtype(dev)
+    except (AttributeError, TypeError):  # torch < 2.4, which has no mixed products either
+        return acc
+    return low if low in (torch.bfloat16, torch.float16) and mixed_products(dev, low) else acc
+
+
 def _conv_rows(ctx, xr: torch.Tensor, weight: torch.Tensor, plan: DiagonalPlan) -> torch.Tensor:
     """The forward of both autograd functions: rows ``xr [R, B, C]`` (any float dtype) -> rows
-    in the compute dtype; saves what the backward needs on ``ctx``."""
+    in the compute dtype (float32 for everything but float64, also under autocast, where the
+    products' operands may be bf16: :func:`_operand_dtype`); saves what the backward needs."""
     ctx.plan = plan
-    dt = _compute_dtype(xr)
+    acc = _compute_dtype(xr)
+    op = _operand_dtype(xr, acc)
+    ctx.acc = acc
     with torch.autocast(xr.device.type, enabled=False):
-        wt = _weight_taps(weight.to(dt))
+        xo = xr.to(op)
+        wt = _weight_taps(weight.to(op))
         # the tap-major weight is kept for the backward (one reorder less per layer and step
         # where the weight is stored in the standard layout; a view where it is tap-major)
-        ctx.save_for_backward(xr, weight, wt)
-        return rows_conv(xr.to(dt), wt, plan)
+        ctx.save_for_backward(xo, weight, wt)
+        return rows_conv(xo, wt, plan, acc)
 
 
 def _conv_rows_backward(ctx, grad_rows: torch.Tensor):
     """``(dx rows or None, dweight or None)`` for the output gradient's rows."""
-    xr, weight, wt = ctx.saved_tensors
+    xo, weight, wt = ctx.saved_tensors
     need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-    dt = _compute_dtype(xr)
     with torch.autocast(grad_rows.device.type, enabled=False):
-        dx, dwt = rows_conv_backward(xr.to(dt), wt, grad_rows.to(dt), ctx.plan, need_x, need_w)
+        dx, dwt = rows_conv_backward(xo, wt, grad_rows, ctx.plan, need_x, need_w, ctx.acc)
     dw = None
     if need_w:
         dw = _weight_from_taps(dwt, weight.shape[-1], _is_tap_major(weight)).to(weight.dtype)
@@ -397,5 +459,6 @@ def rows_of_map(m: torch.Tensor, plan: DiagonalPlan) -> torch.Tensor:
     return (m.reshape(-1)[plan.cell_of_row] * plan.valid_rows.to(m.dtype))[:, None, None]
 
 
-__all__ = ["DiagonalPlan", "diagonal_conv2d", "diagonal_conv_rows", "from_rows", "plan_diagonal",
-           "rows_conv", "rows_conv_backward", "rows_of_map", "TapMajorConv2d", "to_rows"]
+__all__ = ["DiagonalPlan", "diagonal_conv2d", "diagonal_conv_rows", "from_rows", "mixed_products",
+           "plan_diagonal", "rows_conv", "rows_conv_backward", "rows_of_map", "TapMajorConv2d",
+           "to_rows"]
