@@ -262,13 +262,15 @@ def _mm(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
 def mixed_products(device_type: str, dtype: torch.dtype) -> bool:
     """Whether this torch multiplies ``dtype`` matrices into a float32 result in place on this
     device (``torch.addmm(..., out_dtype=torch.float32, out=...)``: CUDA, torch >= 2.8; not on
-    CPUs). Checked once per device type and dtype with a 2x2 product."""
+    CPUs). Checked once per device type and dtype with a 2x2 product, outside autocast (the
+    first check can come from a layer's forward under autocast, which refuses ``out=``)."""
     try:
-        a = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=dtype, device=device_type)
-        acc = torch.ones(2, 2, device=device_type)
-        torch.addmm(acc, a, a, out_dtype=torch.float32, out=acc)  # 1 + a @ a
-        out = torch.empty(2, 2, device=device_type)
-        torch.mm(a.t(), a, out_dtype=torch.float32, out=out)  # a transposed operand
+        with torch.autocast(device_type, enabled=False):
+            a = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=dtype, device=device_type)
+            acc = torch.ones(2, 2, device=device_type)
+            torch.addmm(acc, a, a, out_dtype=torch.float32, out=acc)  # 1 + a @ a
+            out = torch.empty(2, 2, device=device_type)
+            torch.mm(a.t(), a, out_dtype=torch.float32, out=out)  # a transposed operand
         want = torch.tensor([[8.0, 11.0, 10.0, 14.0], [16.0, 23.0, 14.0, 20.0]])
         return acc.dtype == torch.float32 and bool((torch.cat([acc, out], 1).cpu() == want).all())
     except (RuntimeError, TypeError, NotImplementedError):
