@@ -241,12 +241,24 @@ def lstm_flop_hooks(model: nn.Module, sink: Callable[[int], None], counted: Call
             h.remove()
 
 
+def _addmm_flop(self_shape, a_shape, b_shape, *args, out_shape=None, **kwargs) -> int:
+    """``addmm``'s FLOPs, also for the ``out_dtype`` overload (bf16 operands, float32 sums: the
+    diagonal convolution under autocast on a GPU), on which torch's own rule fails (it takes
+    ``out_dtype`` for its ``out_shape`` argument)."""
+    m, k = a_shape
+    return 2 * m * k * b_shape[1]
+
+
+#: FlopCounterMode rules that replace torch's own.
+FLOP_RULES = {torch.ops.aten.addmm: _addmm_flop}
+
+
 def count_flops(fn: Callable[[], Any], model: nn.Module, backward: bool = True) -> dict[str, Any]:
     """FLOPs of one call of ``fn``: FlopCounterMode plus the LSTMs it does not see, counted
     analytically (forward x 3 when ``fn`` also runs the backward pass: gradients of inputs and
     of weights)."""
     lstm = [0]
-    with FlopCounterMode(display=False) as fc, \
+    with FlopCounterMode(display=False, custom_mapping=FLOP_RULES) as fc, \
             lstm_flop_hooks(model, lambda f: lstm.__setitem__(0, lstm[0] + f), fc.get_total_flops):
         fn()
     by_op = {str(op): int(n) for op, n in fc.get_flop_counts().get("Global", {}).items()}
@@ -643,7 +655,8 @@ def stage_forward_flops(model: MS2D, step: Callable[[], Any]) -> dict[str, int]:
     def around(name):
         entry = {"name": name, "nested": 0, "lstm": 0}
         stack.append(entry)
-        with FlopCounterMode(display=False) as fc:  # nested modes: the outer one counts too
+        # nested modes: the outer one counts too
+        with FlopCounterMode(display=False, custom_mapping=FLOP_RULES) as fc:
             yield
         stack.pop()
         inclusive = int(fc.get_total_flops()) + entry["lstm"]

@@ -185,6 +185,50 @@ def test_lstm_flops_match_flop_counter_without_mkldnn():
     assert bench.lstm_forward_flops(lstm, 12) == pytest.approx(counted, rel=0.01)
 
 
+def test_flop_rules_count_bf16_products_with_float32_sums():
+    """The diagonal convolution under bf16 autocast on a GPU multiplies with
+    ``addmm(out_dtype=float32, out=...)``, on which torch's own FLOP rule fails; the benchmark's
+    rule counts it (shapes only: meta tensors, so no GPU is needed)."""
+    bench = _bench()
+    from torch.utils.flop_counter import FlopCounterMode
+
+    a = torch.empty(64, 32, dtype=torch.bfloat16, device="meta")
+    b = torch.empty(32, 16, dtype=torch.bfloat16, device="meta")
+    acc = torch.empty(64, 16, device="meta")
+    with FlopCounterMode(display=False, custom_mapping=bench.FLOP_RULES) as fc:
+        torch.addmm(acc, a, b, out_dtype=torch.float32, out=acc)
+        torch.addmm(acc, a.float(), b.float(), out=acc)
+        torch.mm(a, b, out_dtype=torch.float32, out=acc)
+    assert fc.get_total_flops() == 3 * 2 * 64 * 32 * 16
+
+
+def test_mixed_products_probe_runs_outside_dispatch_modes():
+    """The once-per-device probe runs outside dispatch modes (and autocast): its cached answer
+    must not depend on where the first layer happened to run (the GPU's first bf16 runs probed
+    under autocast and FlopCounterMode, failed there, and cached False)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from ms2d.models.diagonal import mixed_products
+
+    seen = []
+
+    class Recorder(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            seen.append(func)
+            return func(*args, **(kwargs or {}))
+
+    mixed_products.cache_clear()
+    try:
+        with Recorder(), torch.autocast("cpu", dtype=torch.bfloat16):
+            torch.ones(1) + 1  # the mode is live
+            assert seen
+            seen.clear()
+            assert mixed_products("cpu", torch.bfloat16) is False  # no CPU kernel
+        assert seen == []  # the probe's ops ran outside the mode
+    finally:
+        mixed_products.cache_clear()
+
+
 def test_profile_stages_cover_the_step():
     bench = _bench()
     case = bench.Case("tiny", "synthetic-cpu", {"hidden": 16, "word_dim": 16, "caption_hidden": 16,

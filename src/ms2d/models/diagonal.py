@@ -32,6 +32,7 @@ on bf16 operands with float32 sums, as a bf16 cuDNN convolution does.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -258,14 +259,25 @@ def _mm(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
         torch.mm(a, b, out_dtype=out.dtype, out=out)
 
 
+def _no_dispatch_modes():
+    try:
+        from torch.utils._python_dispatch import _disable_current_modes
+    except ImportError:  # a torch without it: probe under whatever modes are active
+        return nullcontext()
+    return _disable_current_modes()
+
+
 @lru_cache(maxsize=8)
 def mixed_products(device_type: str, dtype: torch.dtype) -> bool:
     """Whether this torch multiplies ``dtype`` matrices into a float32 result in place on this
     device (``torch.addmm(..., out_dtype=torch.float32, out=...)``: CUDA, torch >= 2.8; not on
-    CPUs). Checked once per device type and dtype with a 2x2 product, outside autocast (the
-    first check can come from a layer's forward under autocast, which refuses ``out=``)."""
+    CPUs). Checked once per device type and dtype with a 2x2 product, outside autocast and
+    outside any dispatch mode: the first check can come from a layer's forward under autocast,
+    which refuses ``out=``, or under ``torch.utils.flop_counter.FlopCounterMode``, whose rule for
+    ``addmm`` fails on ``out_dtype`` (torch 2.11-2.13; ``benchmarks/run.py`` counts with a rule
+    that takes it)."""
     try:
-        with torch.autocast(device_type, enabled=False):
+        with _no_dispatch_modes(), torch.autocast(device_type, enabled=False):
             a = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=dtype, device=device_type)
             acc = torch.ones(2, 2, device=device_type)
             torch.addmm(acc, a, a, out_dtype=torch.float32, out=acc)  # 1 + a @ a

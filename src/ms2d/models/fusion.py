@@ -16,7 +16,6 @@ from .diagonal import (
     diagonal_conv2d,
     diagonal_conv_rows,
     from_rows,
-    mixed_products,
     plan_diagonal,
     rows_of_map,
     to_rows,
@@ -27,12 +26,10 @@ from .plan_cache import mask_from_key, mask_key
 #: ``conv_impl="auto"`` runs a sparse convolution where it computes at most this share of the
 #: dense convolution's cell-taps.
 AUTO_MAX_WORK = 0.5
-#: Under bf16 autocast on a GPU whose torch has no in-place bf16 products with float32 sums
-#: (:func:`~ms2d.models.diagonal.mixed_products`), ``auto`` keeps kernels smaller than this
-#: dense: cuDNN's bf16 convolution runs 5x5 layers at ~670 TFLOP/s on an H100, and the diagonal
-#: convolution with fp32 products was 0.57-0.78x of it; at 9x9 cuDNN's bf16 backward is slow and
-#: the diagonal one was 5.4x faster. With bf16 products the diagonal 5x5 layer at N=64 is
-#: 1.03-1.23x cuDNN's (docs/performance.md), so there ``auto`` runs it.
+#: Under bf16 autocast on a GPU, ``auto`` keeps kernels smaller than this dense: cuDNN's bf16
+#: convolution runs 5x5 layers at ~600-690 TFLOP/s on an H100, and the diagonal convolution
+#: (fp32 or bf16 products alike) was 0.57-1.28x of it; at 9x9 cuDNN's bf16 backward is slow and
+#: the diagonal one is 8.5-9.8x faster (docs/performance.md).
 AUTO_BF16_MIN_KERNEL = 9
 
 
@@ -103,8 +100,7 @@ def conv_plan_for(impl: str, mask: torch.Tensor, kernel: int, bf16: bool = False
     ``"auto"`` picks the diagonal convolution (on a CPU or a CUDA GPU) where it computes at
     most :data:`AUTO_MAX_WORK` of the dense convolution's cell-taps (large sparse maps such as
     N=64: 23-25 %); small maps (N <= 24: 66 % or more) stay dense. ``bf16``: the layer runs
-    under bf16 autocast on a GPU, where kernels under :data:`AUTO_BF16_MIN_KERNEL` stay dense
-    unless the diagonal convolution's products run in bf16 there.
+    under bf16 autocast on a GPU, where kernels under :data:`AUTO_BF16_MIN_KERNEL` stay dense.
     Measured on a 2-core CPU and an H100 (docs/performance.md).
     """
     _check_conv_impl(impl)
@@ -116,8 +112,7 @@ def conv_plan_for(impl: str, mask: torch.Tensor, kernel: int, bf16: bool = False
         return plan_diagonal(mask, kernel)
     if mask.device.type not in ("cpu", "cuda") or kernel % 2 == 0:
         return None
-    if (bf16 and mask.device.type == "cuda" and kernel < AUTO_BF16_MIN_KERNEL
-            and not mixed_products("cuda", torch.bfloat16)):
+    if bf16 and mask.device.type == "cuda" and kernel < AUTO_BF16_MIN_KERNEL:
         return None
     plan = plan_diagonal(mask, kernel)
     return plan if plan.work <= AUTO_MAX_WORK else None
