@@ -65,6 +65,11 @@ class DiagonalPlan:
     pair_out: torch.Tensor  # [M] output rows of the off-band pairs
     pair_in: torch.Tensor  # [M] input rows
 
+    def row_mask(self, dtype: torch.dtype) -> torch.Tensor:
+        """``[R, 1, 1]``: 1 on the rows of the mask's cells, 0 on the padding rows (multiplies
+        rows ``[R, B, C]``)."""
+        return self.valid_rows.to(dtype)[:, None, None]
+
     @property
     def slab_rows(self) -> int:
         return sum(s[3] for s in self.slabs)
@@ -154,7 +159,7 @@ def to_rows(x: torch.Tensor, plan: DiagonalPlan) -> torch.Tensor:
     """``[B, C, n, n]`` -> rows ``[R, B, C]`` (padding rows zero)."""
     b, c = x.shape[:2]
     cells = x.reshape(b, c, -1).permute(2, 0, 1)  # a view when x came from from_rows
-    return cells.index_select(0, plan.cell_of_row) * plan.valid_rows.to(x.dtype)[:, None, None]
+    return cells.index_select(0, plan.cell_of_row) * plan.row_mask(x.dtype)
 
 
 def from_rows(y: torch.Tensor, plan: DiagonalPlan) -> torch.Tensor:
@@ -306,7 +311,7 @@ def rows_conv(x: torch.Tensor, wt: torch.Tensor, plan: DiagonalPlan,
         for t, lo, hi in plan.pair_taps:
             _mm(out[lo * b : hi * b], src[lo * b : hi * b], wt[t])
         y.index_add_(0, plan.pair_out, out.view(-1, b, co))
-    return y.mul_(plan.valid_rows.to(y.dtype)[:, None, None])
+    return y.mul_(plan.row_mask(y.dtype))
 
 
 def rows_conv_backward(x: torch.Tensor, wt: torch.Tensor, g: torch.Tensor, plan: DiagonalPlan,
@@ -318,8 +323,7 @@ def rows_conv_backward(x: torch.Tensor, wt: torch.Tensor, g: torch.Tensor, plan:
     r, b, ci = x.shape
     co = wt.shape[2]
     acc = acc_dtype or x.dtype
-    g = (g * plan.valid_rows.to(g.dtype)[:, None, None]).to(x.dtype)  # the forward zeroed the
-    # padding rows
+    g = (g * plan.row_mask(g.dtype)).to(x.dtype)  # the forward zeroed the padding rows
     x2, g2 = x.view(r * b, ci), g.view(r * b, co)
     dx = torch.zeros_like(x, dtype=acc) if need_x else None
     # the weight gradient is not zero-filled: each tap's first product writes it (a fill of
@@ -357,7 +361,7 @@ def rows_conv_backward(x: torch.Tensor, wt: torch.Tensor, g: torch.Tensor, plan:
         for t in set(range(wt.shape[0])) - written:  # taps that connect no pair of cells
             dwt[t].zero_()
     if need_x:
-        dx.mul_(plan.valid_rows.to(dx.dtype)[:, None, None])
+        dx.mul_(plan.row_mask(dx.dtype))
     return dx, dwt
 
 

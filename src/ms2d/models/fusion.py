@@ -55,7 +55,7 @@ class HadamardFusion(nn.Module):
             fused = self.text(text)[None] * F.linear(vr, self.video.weight.flatten(1), self.video.bias)
             if self.norm:
                 fused = F.normalize(fused, dim=2)
-            return from_rows(fused * rows.valid_rows.to(fused.dtype)[:, None, None], rows)
+            return from_rows(fused * rows.row_mask(fused.dtype), rows)
         fused = self.text(text)[:, :, None, None] * self.video(vmap)
         if self.norm:
             fused = F.normalize(fused, dim=1)
@@ -189,7 +189,7 @@ class MaskedConvStack(nn.Module):
             plan = self.plan(mask)
         if isinstance(plan, DiagonalPlan):  # the whole stack on rows: one conversion each way
             scale_r = rows_of_map(scale[0, 0], plan)
-            valid_r = plan.valid_rows.to(x.dtype)[:, None, None]  # the mask on rows
+            valid_r = plan.row_mask(x.dtype)  # the mask on rows
             xr = to_rows(x, plan)
             for conv in self.layers:
                 yr = diagonal_conv_rows(xr, conv.weight, plan) * scale_r
