@@ -219,3 +219,29 @@ def test_fusion_on_rows_equals_fusion_on_the_map():
     assert torch.allclose(g_ref[1] * mask, g_out[1], atol=1e-10)  # vmap: read on the mask
     for a, b in zip(g_ref[:1] + g_ref[2:], g_out[:1] + g_out[2:]):
         assert torch.allclose(a, b, atol=1e-10)
+
+
+def test_fusion_rows_fed_to_the_stack_equal_the_map_round_trip_bit_for_bit():
+    """MS2D hands the fusion's rows straight to the conv stack (no from_rows/to_rows between
+    them): the same float32 numbers, values and gradients, as going through the map."""
+    from ms2d.models.config import ModelConfig
+    from ms2d.models.fusion import HadamardFusion, MaskedConvStack
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(hidden=8, conv_layers=2, kernel=5, dropout=0.0, conv_impl="diagonal")
+    fusion, stack = HadamardFusion(cfg), MaskedConvStack(cfg, [48])
+    mask = candidate_mask(48)
+    plan = stack.plan(mask)
+    vmap = (torch.randn(2, 8, 48, 48) * mask).requires_grad_()
+    text = torch.randn(2, 8, requires_grad=True)
+    out = stack.forward_rows(fusion.fuse_rows(text, vmap, plan), mask, plan)
+    ref = stack(fusion(text, vmap, mask, plan), mask, plan)
+    assert torch.equal(out, ref)
+    params = [text, vmap, *fusion.parameters(), *stack.parameters()]
+    up = torch.randn_like(out)
+    for a, b in zip(torch.autograd.grad((out * up).sum(), params),
+                    torch.autograd.grad((ref * up).sum(), params)):
+        assert torch.equal(a, b)
+    no_layers = MaskedConvStack(ModelConfig(hidden=8, conv_layers=0, conv_impl="diagonal"))
+    rows = fusion.fuse_rows(text, vmap, plan)
+    assert torch.equal(no_layers.forward_rows(rows, mask, plan), fusion(text, vmap, mask, plan))

@@ -51,15 +51,21 @@ class HadamardFusion(nn.Module):
         zero rows: 32 % of a 64x64 map) instead of on every cell of the map.
         """
         if rows is not None:
-            vr = to_rows(vmap, rows)  # [R, B, d]
-            fused = self.text(text)[None] * F.linear(vr, self.video.weight.flatten(1), self.video.bias)
-            if self.norm:
-                fused = F.normalize(fused, dim=2)
-            return from_rows(fused * rows.row_mask(fused.dtype), rows)
+            return from_rows(self.fuse_rows(text, vmap, rows), rows)
         fused = self.text(text)[:, :, None, None] * self.video(vmap)
         if self.norm:
             fused = F.normalize(fused, dim=1)
         return fused * mask
+
+
+    def fuse_rows(self, text: torch.Tensor, vmap: torch.Tensor, plan: DiagonalPlan) -> torch.Tensor:
+        """:meth:`forward` on the rows of ``plan``: ``[R, B, d]``, zero on the padding rows, for
+        a conv stack that runs on the same rows (:meth:`MaskedConvStack.forward_rows`)."""
+        vr = to_rows(vmap, plan)  # [R, B, d]
+        fused = self.text(text)[None] * F.linear(vr, self.video.weight.flatten(1), self.video.bias)
+        if self.norm:
+            fused = F.normalize(fused, dim=2)
+        return fused * plan.row_mask(fused.dtype)
 
 
 @lru_cache(maxsize=64)
@@ -183,22 +189,30 @@ class MaskedConvStack(nn.Module):
         mask's key to the host)."""
         if not self.layers:
             return x
-        scale = renorm_factor(mask, self.kernel)
-        valid = mask.to(x.dtype)
         if plan is _PLAN:
             plan = self.plan(mask)
         if isinstance(plan, DiagonalPlan):  # the whole stack on rows: one conversion each way
-            scale_r = rows_of_map(scale[0, 0], plan)
-            valid_r = plan.row_mask(x.dtype)  # the mask on rows
-            xr = to_rows(x, plan)
-            for conv in self.layers:
-                yr = diagonal_conv_rows(xr, conv.weight, plan) * scale_r
-                xr = F.relu(yr + conv.bias * valid_r)
-            return self.drop(from_rows(xr, plan))
+            return self.forward_rows(to_rows(x, plan), mask, plan)
+        scale = renorm_factor(mask, self.kernel)
+        valid = mask.to(x.dtype)
         for conv in self.layers:
             y = masked_conv(x, conv.weight, mask, plan) * scale
             x = F.relu(y + conv.bias[None, :, None, None] * valid)
         return self.drop(x)
+
+
+    def forward_rows(self, xr: torch.Tensor, mask: torch.Tensor, plan: DiagonalPlan) -> torch.Tensor:
+        """:meth:`forward` for input already on the rows of ``plan`` (``[R, B, d]``, zero on the
+        padding rows; :meth:`HadamardFusion.fuse_rows`), which this stack runs with the diagonal
+        convolution: ``[B, d, N, N]``, converted back once."""
+        if not self.layers:
+            return from_rows(xr, plan)
+        scale_r = rows_of_map(renorm_factor(mask, self.kernel)[0, 0], plan)
+        valid_r = plan.row_mask(xr.dtype)  # the mask on rows
+        for conv in self.layers:
+            yr = diagonal_conv_rows(xr, conv.weight, plan) * scale_r
+            xr = F.relu(yr + conv.bias * valid_r)
+        return self.drop(from_rows(xr, plan))
 
 
 class ScoreHead(nn.Module):

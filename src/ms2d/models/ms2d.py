@@ -59,9 +59,11 @@ class MS2D(nn.Module):
         logits, fused = [], []
         for j, (vmap, mask) in enumerate(zip(vmaps, self.masks(f_t.device))):
             stack = self.convs[j if len(self.convs) > 1 else 0]
-            plan = stack.plan(mask)  # fuse on the diagonal conv's rows where it runs one
-            x = self.fusion(f_t, vmap, mask, plan if isinstance(plan, DiagonalPlan) else None)
-            x = stack(x, mask, plan)
+            plan = stack.plan(mask)
+            if isinstance(plan, DiagonalPlan):  # fusion and convs on the same rows
+                x = stack.forward_rows(self.fusion.fuse_rows(f_t, vmap, plan), mask, plan)
+            else:
+                x = stack(self.fusion(f_t, vmap, mask), mask, plan)
             fused.append(x)
             logits.append(self.head(x, mask))
         return logits, fused
