@@ -38,6 +38,7 @@ from functools import lru_cache
 
 import torch
 
+from .maps import renorm_map
 from .plan_cache import cached_plan, mask_from_key
 
 
@@ -64,6 +65,7 @@ class DiagonalPlan:
     pair_taps: tuple[tuple[int, int, int], ...]  # (tap, start, stop) into pair_out / pair_in
     pair_out: torch.Tensor  # [M] output rows of the off-band pairs
     pair_in: torch.Tensor  # [M] input rows
+    renorm_rows: torch.Tensor  # [rows] the partial-convolution rescaling (maps.renorm_map) per row
 
     def row_mask(self, dtype: torch.dtype) -> torch.Tensor:
         """``[R, 1, 1]``: 1 on the rows of the mask's cells, 0 on the padding rows (multiplies
@@ -85,7 +87,8 @@ class DiagonalPlan:
 
     def to(self, device: torch.device | str) -> DiagonalPlan:
         return replace(self, **{f: getattr(self, f).to(device) for f in
-                                ("cell_of_row", "row_of_cell", "valid_rows", "pair_out", "pair_in")})
+                                ("cell_of_row", "row_of_cell", "valid_rows", "pair_out", "pair_in",
+                                 "renorm_rows")})
 
 
 def _full_diagonals(mask: torch.Tensor) -> int:
@@ -140,9 +143,11 @@ def _plan(mask: torch.Tensor, kernel: int) -> DiagonalPlan:
                 pair_taps.append((t, start, start + int(keep.sum())))
                 start += int(keep.sum())
     empty = torch.zeros(0, dtype=torch.long)
+    renorm_rows = renorm_map(mask, kernel).reshape(-1)[cell_of_row] * valid_rows
     return DiagonalPlan(n, kernel, band, pitch, rows, cell_of_row, row_of_cell, valid_rows,
                         tuple(slabs), tuple(pair_taps),
-                        torch.cat(outs) if outs else empty, torch.cat(ins) if ins else empty)
+                        torch.cat(outs) if outs else empty, torch.cat(ins) if ins else empty,
+                        renorm_rows)
 
 
 @lru_cache(maxsize=64)

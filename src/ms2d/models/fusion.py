@@ -17,10 +17,9 @@ from .diagonal import (
     diagonal_conv_rows,
     from_rows,
     plan_diagonal,
-    rows_of_map,
     to_rows,
 )
-from .maps import candidate_mask
+from .maps import candidate_mask, renorm_map
 from .plan_cache import mask_from_key, mask_key
 
 #: ``conv_impl="auto"`` runs a sparse convolution where it computes at most this share of the
@@ -70,10 +69,7 @@ class HadamardFusion(nn.Module):
 
 @lru_cache(maxsize=64)
 def _renorm_cpu(key: bytes, n: int, kernel: int) -> torch.Tensor:
-    mask = mask_from_key(key, n)[None, None].float()
-    count = F.conv2d(mask, torch.ones(1, 1, kernel, kernel), padding=kernel // 2)
-    scale = torch.where(count > 0, kernel * kernel / count.clamp(min=1), torch.zeros_like(count))
-    return scale * mask
+    return renorm_map(mask_from_key(key, n), kernel)
 
 
 def renorm_factor(mask: torch.Tensor, kernel: int) -> torch.Tensor:
@@ -207,7 +203,8 @@ class MaskedConvStack(nn.Module):
         convolution: ``[B, d, N, N]``, converted back once."""
         if not self.layers:
             return from_rows(xr, plan)
-        scale_r = rows_of_map(renorm_factor(mask, self.kernel)[0, 0], plan)
+        scale_r = plan.renorm_rows[:, None, None]  # renorm_factor on rows, kept by the plan
+        # (no mask key per call: on a GPU that is a device-to-host copy)
         valid_r = plan.row_mask(xr.dtype)  # the mask on rows
         for conv in self.layers:
             yr = diagonal_conv_rows(xr, conv.weight, plan) * scale_r
