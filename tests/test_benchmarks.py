@@ -291,6 +291,22 @@ def test_conv_impls_benchmark_writes_rows(tmp_path):
     assert all(r["ms"] > 0 and r["gflops_per_s"] > 0 for r in row["impls"].values())
 
 
+def test_diagonal_parts_times_every_part(tmp_path):
+    out = tmp_path / "parts.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "diagonal_parts.py"),
+                           "--case", "40:5:8:2", "--reps", "1", "--threads", "1", "--json", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(out.read_text())
+    assert res["slab_rows"] > 0 and res["pairs"] > 0  # N=40 has cells off the band
+    names = [r["part"] for r in res["parts"]]
+    for part in ("slabs", "pairs"):
+        for which in ("forward", "input gradient", "weight gradient"):
+            assert f"{part} {which}" in names
+    assert any(n.startswith("rows_conv_backward") for n in names)
+    assert all(r["ms"] > 0 and r["gflops_per_s"] > 0 for r in res["parts"])
+
+
 def test_step_times_prints_every_step_and_rejects_unknown_configs():
     script = str(ROOT / "benchmarks" / "step_times.py")
     proc = subprocess.run([sys.executable, script, "--config", "synthetic-cpu", "--steps", "3",
