@@ -294,7 +294,8 @@ def test_conv_impls_benchmark_writes_rows(tmp_path):
 def test_diagonal_parts_times_every_part(tmp_path):
     out = tmp_path / "parts.json"
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "diagonal_parts.py"),
-                           "--case", "40:5:8:2", "--reps", "1", "--threads", "1", "--json", str(out)],
+                           "--case", "40:5:8:2", "--reps", "1", "--peak-seconds", "0.1", "--threads", "1",
+                           "--json", str(out)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     res = json.loads(out.read_text())
@@ -304,7 +305,7 @@ def test_diagonal_parts_times_every_part(tmp_path):
         for which in ("forward", "input gradient", "weight gradient"):
             assert f"{part} {which}" in names
     assert any(n.startswith("rows_conv_backward") for n in names)
-    assert all(r["ms"] > 0 and r["gflops_per_s"] > 0 for r in res["parts"])
+    assert all(r["ms"] > 0 and r["gflops_per_s"] > 0 and r["frac_conv_peak"] > 0 for r in res["parts"])
 
 
 def test_step_times_prints_every_step_and_rejects_unknown_configs():
