@@ -477,11 +477,5 @@ def diagonal_conv_rows(xr: torch.Tensor, weight: torch.Tensor, plan: DiagonalPla
     return _DiagonalRows.apply(xr, weight, plan)
 
 
-def rows_of_map(m: torch.Tensor, plan: DiagonalPlan) -> torch.Tensor:
-    """A per-cell ``[n, n]`` map -> ``[R, 1, 1]`` per row (zero on the padding rows)."""
-    return (m.reshape(-1)[plan.cell_of_row] * plan.valid_rows.to(m.dtype))[:, None, None]
-
-
 __all__ = ["DiagonalPlan", "diagonal_conv2d", "diagonal_conv_rows", "from_rows", "mixed_products",
-           "plan_diagonal", "rows_conv", "rows_conv_backward", "rows_of_map", "TapMajorConv2d",
-           "to_rows"]
+           "plan_diagonal", "rows_conv", "rows_conv_backward", "TapMajorConv2d", "to_rows"]

@@ -56,7 +56,6 @@ class HadamardFusion(nn.Module):
             fused = F.normalize(fused, dim=1)
         return fused * mask
 
-
     def fuse_rows(self, text: torch.Tensor, vmap: torch.Tensor, plan: DiagonalPlan) -> torch.Tensor:
         """:meth:`forward` on the rows of ``plan``: ``[R, B, d]``, zero on the padding rows, for
         a conv stack that runs on the same rows (:meth:`MaskedConvStack.forward_rows`)."""
@@ -195,7 +194,6 @@ class MaskedConvStack(nn.Module):
             y = masked_conv(x, conv.weight, mask, plan) * scale
             x = F.relu(y + conv.bias[None, :, None, None] * valid)
         return self.drop(x)
-
 
     def forward_rows(self, xr: torch.Tensor, mask: torch.Tensor, plan: DiagonalPlan) -> torch.Tensor:
         """:meth:`forward` for input already on the rows of ``plan`` (``[R, B, d]``, zero on the
