@@ -3,7 +3,7 @@
 # (run from the repository root; no install: PYTHONPATH=src). Results go to $OUT (default
 # /tmp/gpu-check): 8 files at most, as the lent machines return (log.txt is one). Each step has
 # its own time limit, so a slow step costs only its own results; the steps run in order of
-# priority, ~9 minutes at most. Dry run on a CPU: DEV=cpu QUICK=1 bash scripts/gpu_check.sh
+# priority (~6 minutes on an H100 in the sixth session; the limits add up to 12). Dry run on a CPU: DEV=cpu QUICK=1 bash scripts/gpu_check.sh
 set -u
 OUT=${OUT:-/tmp/gpu-check}
 DEV=${DEV:-cuda}
@@ -36,12 +36,12 @@ if [ "$DEV" = cuda ]; then
   step 80 bench-tf32 python3 benchmarks/run.py --device cuda --silent --precision tf32 \
     --sections peaks,training --configs paper,ref-n64-k9 --json "$OUT/bench-tf32.json"
 fi
-# fp32 (TF32 off): training against the dense baseline, inference latency
+# fp32 (TF32 off): training against the dense baseline, inference latency, map building
 step 100 bench-fp32 python3 benchmarks/run.py --device "$DEV" $Q --silent \
-  --sections peaks,training,latency --configs "${CONFIGS:-paper,ref-n64-k9}" --json "$OUT/bench-fp32.json"
+  --sections peaks,training,latency,maps --configs "${CONFIGS:-paper,ref-n64-k9}" --json "$OUT/bench-fp32.json"
 # DDP: two processes sharing the one GPU (gloo; NCCL refuses two ranks on one device) train to
 # the weights of one process; resume after a kill gives the uninterrupted run's weights
-step 90 tests env MS2D_DIST_BACKEND=gloo python3 -m pytest -q -p no:cacheprovider \
+step 200 tests env MS2D_DIST_BACKEND=gloo python3 -m pytest -q -p no:cacheprovider \
   tests/test_distributed.py tests/test_resume.py
 if [ "$DEV" = cuda ]; then  # what `auto` runs under bf16 now (5x5 kernels dense)
   step 60 bench-bf16-auto python3 benchmarks/run.py --device cuda --silent --precision bf16 \
