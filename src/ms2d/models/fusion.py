@@ -41,16 +41,9 @@ class HadamardFusion(nn.Module):
         self.video = nn.Conv2d(cfg.hidden, cfg.hidden, 1)
         self.norm = cfg.fusion_norm
 
-    def forward(self, text: torch.Tensor, vmap: torch.Tensor, mask: torch.Tensor,
-                rows: DiagonalPlan | None = None) -> torch.Tensor:
-        """``text [B, d]``, ``vmap [B, d, N, N]``, ``mask [N, N]`` -> ``[B, d, N, N]``.
-
-        ``rows``: the diagonal plan of ``mask``, where the conv stack runs one; the 1x1
-        convolution, the product and the norm then run on its rows (the mask's cells and a few
-        zero rows: 32 % of a 64x64 map) instead of on every cell of the map.
-        """
-        if rows is not None:
-            return from_rows(self.fuse_rows(text, vmap, rows), rows)
+    def forward(self, text: torch.Tensor, vmap: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``text [B, d]``, ``vmap [B, d, N, N]``, ``mask [N, N]`` -> ``[B, d, N, N]``. Where the
+        conv stack runs the diagonal convolution, :meth:`fuse_rows` does the same on its rows."""
         fused = self.text(text)[:, :, None, None] * self.video(vmap)
         if self.norm:
             fused = F.normalize(fused, dim=1)
@@ -58,7 +51,9 @@ class HadamardFusion(nn.Module):
 
     def fuse_rows(self, text: torch.Tensor, vmap: torch.Tensor, plan: DiagonalPlan) -> torch.Tensor:
         """:meth:`forward` on the rows of ``plan``: ``[R, B, d]``, zero on the padding rows, for
-        a conv stack that runs on the same rows (:meth:`MaskedConvStack.forward_rows`)."""
+        a conv stack that runs on the same rows (:meth:`MaskedConvStack.forward_rows`). The 1x1
+        convolution, the product and the norm run on the mask's cells and a few zero rows (32 %
+        of a 64x64 map) instead of on every cell of the map."""
         vr = to_rows(vmap, plan)  # [R, B, d]
         fused = self.text(text)[None] * F.linear(vr, self.video.weight.flatten(1), self.video.bias)
         if self.norm:
