@@ -375,7 +375,8 @@ def _compute_dtype(x: torch.Tensor) -> torch.dtype:
     return torch.float64 if x.dtype == torch.float64 else torch.float32
 
 
-def _autocast_on(device_type: str) -> bool:
+def autocast_on(device_type: str) -> bool:
+    """Whether autocast is on for this device type (on torch < 2.4: CUDA's)."""
     try:
         return torch.is_autocast_enabled(device_type)
     except TypeError:  # torch < 2.4: CUDA's autocast only
@@ -386,7 +387,7 @@ def _operand_dtype(x: torch.Tensor, acc: torch.dtype) -> torch.dtype:
     """The products' operand dtype: the autocast dtype (bf16) inside autocast on a GPU whose torch
     has in-place mixed-precision products (:func:`mixed_products`), else ``acc``."""
     dev = x.device.type
-    if acc != torch.float32 or dev != "cuda" or not _autocast_on(dev):
+    if acc != torch.float32 or dev != "cuda" or not autocast_on(dev):
         return acc
     try:
         low = torch.get_autocast_dtype(dev)

@@ -13,6 +13,7 @@ from .config import ModelConfig
 from .diagonal import (
     DiagonalPlan,
     TapMajorConv2d,
+    autocast_on,
     diagonal_conv2d,
     diagonal_conv_rows,
     from_rows,
@@ -126,13 +127,12 @@ def masked_conv(x: torch.Tensor, weight: torch.Tensor, mask: torch.Tensor, plan:
 
 def _bf16_autocast(device: torch.device) -> bool:
     """True inside bf16 autocast on a GPU."""
-    if device.type != "cuda":
+    if device.type != "cuda" or not autocast_on("cuda"):
         return False
     try:
-        on = torch.is_autocast_enabled("cuda")
-    except TypeError:  # torch < 2.4
-        return torch.is_autocast_enabled()
-    return on and torch.get_autocast_dtype("cuda") == torch.bfloat16
+        return torch.get_autocast_dtype("cuda") == torch.bfloat16
+    except (AttributeError, TypeError):  # torch < 2.4: ms2d's autocast is bf16
+        return True
 
 
 #: ``MaskedConvStack.forward``'s default: plan the convolution from the mask.
