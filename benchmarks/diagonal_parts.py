@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,12 +30,7 @@ import run as bench  # noqa: E402  (benchmarks/ is not a package: run.py's peak 
 
 def best_ms(fn: Callable[[], object], reps: int) -> float:
     fn()  # warm-up
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times) * 1e3
+    return min(bench.repeat_timed(fn, torch.device("cpu"), 0.0, reps, reps)) * 1e3
 
 
 def parts(n: int, kernel: int, channels: int, batch: int, reps: int = 3, min_s: float = 1.0) -> dict:
