@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
+import sys
+from pathlib import Path
 
 import torch
 
@@ -24,28 +25,15 @@ from ms2d.models.fusion import conv_plan_for, masked_conv
 from ms2d.models.maps import candidate_mask
 from ms2d.train.loop import autocast, tf32_mode
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import run as bench  # noqa: E402  (benchmarks/ is not a package: its timing helper)
+
 DEFAULT_CASES = "64:9:512:1,64:5:512:4,16:5:512:2,24:5:512:4,64:5:64:32,16:5:64:32"
 IMPLS = ("dense", "banded", "diagonal", "diagonal-tapmajor")
 
 
 def _ms(ms: float) -> str:
     return f"{ms:.0f}" if ms >= 100 else f"{ms:.3g}"
-
-
-def best_time(fn, reps: int, device: torch.device) -> float:
-    def sync():
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    fn()  # warm-up: plans, allocator, mkldnn primitives / cuDNN algorithms
-    times = []
-    for _ in range(reps):
-        sync()
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def bench_case(n: int, kernel: int, channels: int, batch: int,
@@ -71,7 +59,7 @@ def bench_case(n: int, kernel: int, channels: int, batch: int,
             y.backward(torch.ones_like(y))
 
         reps = 20 if device.type == "cuda" else 3 if channels >= 256 else 5
-        t = best_time(step, reps, device)
+        t = bench.best_of(step, device, reps)
         work = 1.0 if plan is None else plan.work
         row["impls"][impl] = {"ms": t * 1e3, "work": work, "gflops_per_s": dense_flops * work / t / 1e9}
     dense = row["impls"]["dense"]["ms"]

@@ -29,8 +29,7 @@ import run as bench  # noqa: E402  (benchmarks/ is not a package: run.py's peak 
 
 
 def best_ms(fn: Callable[[], object], reps: int) -> float:
-    fn()  # warm-up
-    return min(bench.repeat_timed(fn, torch.device("cpu"), 0.0, reps, reps)) * 1e3
+    return bench.best_of(fn, torch.device("cpu"), reps) * 1e3
 
 
 def parts(n: int, kernel: int, channels: int, batch: int, reps: int = 3, min_s: float = 1.0) -> dict:

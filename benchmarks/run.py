@@ -131,6 +131,13 @@ def repeat_timed(fn: Callable[[], Any], device: torch.device, min_s: float, min_
     return times
 
 
+def best_of(fn: Callable[[], Any], device: torch.device, reps: int) -> float:
+    """Seconds of the fastest of ``reps`` calls of ``fn``, after one warm-up call (plans,
+    allocator, mkldnn primitives / cuDNN algorithms)."""
+    fn()
+    return min(repeat_timed(fn, device, 0.0, reps, reps))
+
+
 def cpu_share(cpu0: float, wall0: float) -> float:
     """CPU time this process got since ``(cpu0, wall0)`` over wall time x torch threads: about 1
     on an idle machine (CPU runs), lower when other processes take the cores (or the process
