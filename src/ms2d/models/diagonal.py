@@ -231,23 +231,25 @@ def _weight_taps(weight: torch.Tensor) -> torch.Tensor:
     co, ci, k, _ = weight.shape
     if _is_tap_major(weight):
         return weight.permute(2, 3, 1, 0).reshape(k * k, ci, co)
-    src = weight.reshape(co, ci, k * k)
-    out = weight.new_empty(k * k, ci, co)
-    for c in range(0, ci, _PERMUTE_BLOCK):
-        out[:, c : c + _PERMUTE_BLOCK].copy_(src[:, c : c + _PERMUTE_BLOCK].permute(2, 1, 0))
+    return _swap_outer(weight.reshape(co, ci, k * k))
+
+
+def _swap_outer(t: torch.Tensor) -> torch.Tensor:
+    """``[a, b, c]`` -> a contiguous ``[c, b, a]`` (``t.permute(2, 1, 0)``), copied in blocks of
+    :data:`_PERMUTE_BLOCK` along ``b`` (the middle, input-channel axis) that stay in cache."""
+    out = t.new_empty(t.shape[2], t.shape[1], t.shape[0])
+    for c in range(0, t.shape[1], _PERMUTE_BLOCK):
+        out[:, c : c + _PERMUTE_BLOCK].copy_(t[:, c : c + _PERMUTE_BLOCK].permute(2, 1, 0))
     return out
 
 
 def _weight_from_taps(wt: torch.Tensor, k: int, tap_major: bool = False) -> torch.Tensor:
     """Inverse of :func:`_weight_taps`: ``[k*k, Ci, Co]`` -> ``[Co, Ci, k, k]``; with
     ``tap_major``, a view in the strides of a tap-major weight (no copy)."""
-    kk, ci, co = wt.shape
+    _, ci, co = wt.shape
     if tap_major:
         return wt.view(k, k, ci, co).permute(3, 2, 0, 1)
-    out = wt.new_empty(co, ci, kk)
-    for c in range(0, ci, _PERMUTE_BLOCK):
-        out[:, c : c + _PERMUTE_BLOCK].copy_(wt[:, c : c + _PERMUTE_BLOCK].permute(2, 1, 0))
-    return out.view(co, ci, k, k)
+    return _swap_outer(wt).view(co, ci, k, k)
 
 
 def _acc_mm(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
