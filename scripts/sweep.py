@@ -1,8 +1,9 @@
-"""Run several training configs side by side on one machine and collect val/test metrics.
+"""Run several training configs side by side on one machine and compare them on validation.
 
-Used to make the design decisions recorded in docs/design.md (label rule, caption input,
-exploration). Each config trains in its own process; checkpoints are selected on validation,
-then the selected checkpoint is evaluated once on test.
+Each config trains in its own process; its checkpoint is selected on validation, then the
+selected checkpoint is evaluated once on test. Configs are compared and ranked on their
+validation score only (the decision); the test score is recorded for the report, never used to
+choose. For the comparison across simulated worlds use scripts/robustness.py.
 
     python scripts/sweep.py --data DIR --out RUNS --json results.json \
         --base train.epochs=12 --config paper: --config rank:train.label_rule=rank,model.explore=10
@@ -77,9 +78,16 @@ def main() -> int:
                 running.remove(item)
                 f = run / "sweep.json"
                 results[name] = json.loads(f.read_text()) if f.exists() else {"error": proc.returncode}
-                print(f"[{time.time() - t0:6.0f}s] {name}: "
-                      f"{results[name].get('test', results[name])}", flush=True)
+                r = results[name]
+                shown = (f"val {r['best']['metric']}={r['best']['score']:.2f} (epoch "
+                         f"{r['best']['epoch']})" if "best" in r else r)
+                print(f"[{time.time() - t0:6.0f}s] {name}: {shown}", flush=True)
                 Path(args.json).write_text(json.dumps(results, indent=1))
+    ranked = sorted((r["best"]["score"], n) for n, r in results.items() if "best" in r)
+    print("ranked on validation (the decision; test is reported, never compared):")
+    for score, name in reversed(ranked):
+        test = results[name]["test"]
+        print(f"  {name:<24} val {score:6.2f}   test R@1,IoU=0.5 {test['R@1,IoU=0.5']:6.2f}")
     return 0
 
 

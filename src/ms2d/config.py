@@ -27,6 +27,7 @@ class TrainConfig:
     rec_warmup_epochs: int = 0  # epochs at the start where only L_rec trains (RG-BCE off)
     pseudo_weight: float = 0.0  # + w * IoU-BCE of every cell against the teacher's best candidate
     rec_best: float = 0.0  # L_rec = (1-a) * mean over candidates + a * best candidate per scale
+    margin: float = 0.0  # per-word NLL margin: own video vs another video (needs model.caption_video/negative)
     l_min: float = 0.1
     l_max: float = 0.7
     rec_weight: float = 1.0  # lambda in L = L_rgbce + lambda * L_rec

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-LABEL_RULES = ("paper", "rank", "softmax")
+LABEL_RULES = ("paper", "rank", "softmax", "best-iou")
 
 
 def reconstruction_loss(nll: torch.Tensor, word_lengths: torch.Tensor) -> torch.Tensor:

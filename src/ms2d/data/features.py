@@ -438,3 +438,24 @@ __all__ = [
     "check_coverage",
     "open_features",
 ]
+
+
+def feature_statistics(store: FeatureStore, vids: Iterable[str], progress: bool = False
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-dimension mean and standard deviation of every clip of ``vids`` (float64 sums)."""
+    from tqdm.auto import tqdm
+
+    total = np.zeros(store.dim)
+    square = np.zeros(store.dim)
+    count = 0
+    for vid in tqdm(list(vids), desc="feature statistics", unit="video", disable=not progress,
+                    leave=False):
+        x = np.asarray(store.get(vid), dtype=np.float64)
+        total += x.sum(0)
+        square += (x * x).sum(0)
+        count += x.shape[0]
+    if count == 0:
+        raise DataError("no clips to compute feature statistics from")
+    mean = total / count
+    var = np.maximum(square / count - mean * mean, 0.0)
+    return mean.astype(np.float32), np.sqrt(var).astype(np.float32)

@@ -32,7 +32,11 @@ class ModelConfig:
     word_mask: float = 0.6  # share of teacher-forcing input words replaced by <mask>
     caption_complement: bool = False  # also caption the rest of the video (for contrast labels)
     caption_video: bool = False  # also reconstruct from the whole video (L_rec only, no label)
-    explore: int = 10  # extra random candidates per scale (0 = only the top-K, the paper)
+    caption_negative: bool = False  # also caption another video of the batch (a contrast target)
+    explore: int = 10  # extra random candidates per scale (0 = only the top-K, the paper; -1 = every valid cell)
+    teacher: str = "paper"  # "paper" (top-K, RG-BCE labels) or "contrast" (ms2d's own; see MS2D.contrast_moments)
+    caption_decoder: str = "lstm"  # "lstm" (the paper's two layers) or "bias" (LM + candidate word bias)
+    feature_norm: str = "none"  # "none" (the paper) or "standard" (training-split statistics per dim)
 
     def to_dict(self) -> dict:
         d = asdict(self)

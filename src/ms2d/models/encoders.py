@@ -10,15 +10,39 @@ from .config import ModelConfig
 
 
 class VideoEncoder(nn.Module):
-    """Linear map of the clip features to ``d_v`` (applied before resampling: they commute)."""
+    """Linear map of the clip features to ``d_v`` (applied before resampling: they commute).
+
+    ``feature_norm="standard"`` first standardises every feature dimension with the mean and
+    deviation of the training split's clips (buffers ``feat_mean`` / ``feat_std``, set once by
+    :meth:`set_statistics` before training and saved in the checkpoint), so that a large
+    component shared by all clips (raw I3D / C3D features) does not reach the map as a constant.
+    """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.proj = nn.Linear(cfg.feature_dim, cfg.hidden)
         self.drop = nn.Dropout(cfg.dropout)
+        self.standard = cfg.feature_norm == "standard"
+        if self.standard:
+            self.register_buffer("feat_mean", torch.zeros(cfg.feature_dim))
+            self.register_buffer("feat_std", torch.ones(cfg.feature_dim))
+
+    @torch.no_grad()
+    def set_statistics(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """The training split's per-dimension clip mean and deviation (``[F]`` each)."""
+        if not self.standard:
+            raise ValueError("set_statistics needs model.feature_norm='standard'")
+        self.feat_mean.copy_(mean)
+        self.feat_std.copy_(std.clamp(min=1e-6))
+
+    def normalize(self, feats: torch.Tensor) -> torch.Tensor:
+        """The clip features as the projection sees them (standardised or unchanged)."""
+        if self.standard:  # padded clips become -mean/std: resampling never reads them
+            return (feats - self.feat_mean) / self.feat_std
+        return feats
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:  # [B, T, F] -> [B, T, d]
-        return self.drop(self.proj(feats))
+        return self.drop(self.proj(self.normalize(feats)))
 
 
 class TextEncoder(nn.Module):

@@ -31,6 +31,7 @@ from ..losses import (
     pseudo_labels,
     reconstruction_loss,
     rg_bce,
+    scaled_iou_targets,
 )
 from ..models import MS2D, model_config
 from ..models.maps import cell_times
@@ -87,22 +88,35 @@ def compute_loss(model: MS2D, batch: dict, cfg: Config, epoch_index: int | None 
             for n, lg, m in zip(_unwrap(model).cfg.scales, out["logits"], out["masks"])
         ) / len(out["logits"])
         return loss, {"iou_bce": loss.item()}
-    evidence = out["nll"]
+    evidence = out.get("evidence", out.get("nll"))
     if "complement_nll" in out:  # contrast: a span should explain the sentence better than
         if tc.label_rule == "paper":  # the rest of its video does
             raise ValueError("the paper's label rule needs positive NLLs: use train.label_rule="
                              "rank or softmax with model.caption_complement=true")
         w = tc.complement_weight
         evidence = [n - w * c for n, c in zip(out["nll"], out["complement_nll"])]
-    if tc.label_scope == "scale":  # the paper: labels normalised within each scale's K
-        labels = torch.cat([pseudo_labels(e, tc.label_rule, tc.l_min, tc.l_max)
-                            for e in evidence], 1)
-    else:  # "all": one ranking over the candidates of every scale
-        labels = pseudo_labels(torch.cat(evidence, 1), tc.label_rule, tc.l_min, tc.l_max)
-    l_bce = rg_bce(torch.cat(out["cand_logits"], 1), labels)
-    parts = {"rgbce": l_bce.item()}
+    scales = _unwrap(model).cfg.scales
+    if tc.label_rule == "best-iou":  # every cell of every map against the teacher's best span
+        window = teacher_window(evidence, out["cand_index"], scales)
+        ones = torch.ones(window.shape[0], device=window.device)
+        targets = [scaled_iou_targets(cell_iou(n, ones, window)) for n in scales]
+        l_bce = sum(full_supervision_loss(lg, cell_iou(n, ones, window), m)
+                    for n, lg, m in zip(scales, out["logits"], out["masks"])) / len(scales)
+        mean_label = torch.stack([(t * m).sum() / (m.sum() * t.shape[0])
+                                  for t, m in zip(targets, out["masks"])]).mean()
+    else:
+        if tc.label_scope == "scale":  # the paper: labels normalised within each scale's K
+            labels = torch.cat([pseudo_labels(e, tc.label_rule, tc.l_min, tc.l_max)
+                                for e in evidence], 1)
+        else:  # "all": one ranking over the candidates of every scale
+            labels = pseudo_labels(torch.cat(evidence, 1), tc.label_rule, tc.l_min, tc.l_max)
+        l_bce = rg_bce(torch.cat(out["cand_logits"], 1), labels)
+        mean_label = labels.mean()
+    # the BCE of the best constant prediction: a student stuck there has learnt nothing
+    q = mean_label.detach().clamp(1e-6, 1 - 1e-6)
+    parts = {"rgbce": l_bce.item(),
+             "rgbce_const": float(-(q * q.log() + (1 - q) * (1 - q).log()))}
     if tc.pseudo_weight > 0:  # dense student target: the teacher's best candidate as a window
-        scales = _unwrap(model).cfg.scales
         window = teacher_window(evidence, out["cand_index"], scales)
         ones = torch.ones(window.shape[0], device=window.device)
         l_pseudo = sum(full_supervision_loss(lg, cell_iou(n, ones, window), m)
@@ -111,12 +125,21 @@ def compute_loss(model: MS2D, batch: dict, cfg: Config, epoch_index: int | None 
         parts["pseudo"] = l_pseudo.item()
     if epoch_index is not None and epoch_index < tc.rec_warmup_epochs:
         l_bce = l_bce * 0.0  # warm-up: only the caption module learns
-    rec_nll = torch.cat(out["nll"] + ([out["video_nll"]] if "video_nll" in out else []), 1)
+    rec_nll = torch.cat(([] if "evidence" in out else out["nll"])
+                        + ([out["video_nll"]] if "video_nll" in out else []), 1)
     l_rec = reconstruction_loss(rec_nll, batch["word_lengths"])
     if tc.rec_best > 0:
         l_best = best_reconstruction_loss(out["nll"], batch["word_lengths"])
         parts["rec_best"] = l_best.item()
         l_rec = (1 - tc.rec_best) * l_rec + tc.rec_best * l_best
+    if tc.margin > 0:  # the sentence must fit its own video better than another video
+        per_word = (batch["word_lengths"] + 1).to(l_rec.dtype)
+        feats, lengths = batch["feats"], batch["lengths"]
+        other = ~((feats == feats.roll(1, 0)).flatten(1).all(1) & (lengths == lengths.roll(1, 0)))
+        gap = (out["video_nll"][:, 0] - out["negative_nll"][:, 0]) / per_word
+        l_margin = (torch.relu(tc.margin + gap) * other).sum() / other.sum().clamp(min=1)
+        l_rec = l_rec + l_margin
+        parts["margin"] = l_margin.item()
     loss = l_bce + tc.rec_weight * l_rec
     return loss, {**parts, "rec": l_rec.item()}
 
@@ -371,6 +394,14 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
         log(f"word vectors: {found}/{len(vocab) - 5} vocabulary words found in {cfg.data.word_vectors}")
     elif state is None:
         log("word vectors: none given, embeddings are learnt from scratch")
+    if state is None and cfg.model.feature_norm == "standard":
+        from ..data.features import feature_statistics
+
+        mean, std = feature_statistics(data.store, sorted({q.vid for q in data.train}),
+                                       progress=tc.progress)
+        model.video.set_statistics(torch.from_numpy(mean), torch.from_numpy(std))
+        log(f"feature_norm=standard: clip mean {mean.mean():.3f}, deviation {std.mean():.3f} "
+            "(training split, per dimension; kept in the checkpoint)")
     model.to(device)
     if tc.compile:
         compile_hot_modules(model)

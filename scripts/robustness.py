@@ -1,0 +1,258 @@
+"""The robustness benchmark: every user-facing preset on every simulated world, several seeds.
+
+For each world (``ms2d.data.simulate.WORLDS``) and seed it simulates a benchmark, trains each
+preset weakly (its default weak model) and with full supervision, and computes the prior-only
+baseline and the bag-of-words linear weak learner (``ms2d.baselines.LinearWeakBaseline``) on the
+same data. Every checkpoint (and the linear learner's ridge strength) is chosen on validation;
+test is evaluated once per selected model. It prints one table per preset (mean +- spread over
+seeds, per world) with the dead runs counted: a weak run is *dead* when its RG-BCE is within
+0.005 of ln 2 after its second epoch (the rank / paper label rules' constant-prediction loss);
+``dead*`` also counts runs within 0.005 of the constant-prediction loss of their own labels.
+
+    python scripts/robustness.py --out ROBUST --jobs 2              # everything (hours on 2 cores)
+    python scripts/robustness.py --out ROBUST --worlds i3d --seeds 0 --presets synthetic-cpu
+
+Results are cached per run (``ROBUST/runs/<preset>/<world>-s<seed>/<method>/result.json``): an
+interrupted benchmark continues where it stopped. ``--set KEY=VALUE`` overrides a config key in
+every weak run (a design variant: give it its own ``--tag``). ``ROBUST/robustness.json`` and
+``ROBUST/robustness.md`` hold the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+PRESETS = ("synthetic-cpu", "charades-sta-cpu-small", "activitynet-captions-cpu-small")
+METRIC = "R@1,IoU=0.5"
+LN2 = math.log(2)
+
+
+def _data_dir(out: Path, world: str, seed: int, videos: int) -> Path:
+    return out / "data" / f"{world}-s{seed}-n{videos}"
+
+
+def simulate_world(out: Path, world: str, seed: int, videos: int) -> Path:
+    from ms2d.data.simulate import simulate, world_config
+
+    d = _data_dir(out, world, seed, videos)
+    if not (d / "simulation.json").exists():
+        cfg = world_config(world, seed=seed, num_videos_train=videos,
+                           num_videos_val=max(videos // 6, 20), num_videos_test=max(videos // 4, 20))
+        simulate(d, cfg, overwrite=True, progress=False)
+    return d
+
+
+def _config(preset: str, data: Path, seed: int, overrides: list[str]):
+    from ms2d.config import resolve
+
+    return resolve(preset, [*overrides, f"train.seed={seed}", "data.dataset=simulated",
+                            f"data.annotations={data}", f"data.features={data / 'features.hdf5'}",
+                            "train.progress=false"])
+
+
+def child(args: argparse.Namespace) -> int:
+    """One training run in its own process: train, select on validation, evaluate test once."""
+    import torch
+
+    from ms2d.train.data import load_splits
+    from ms2d.train.loop import evaluate_queries, load_model, train
+
+    torch.set_num_threads(args.threads)
+    run = Path(args.run)
+    cfg = _config(args.preset, Path(args.data), args.seed, args.overrides)
+    splits = load_splits(cfg.data)
+    t0 = time.time()
+    summary = train(cfg, run, overwrite=True, splits=splits, log=lambda *a: None)
+    model, vocab, _ = load_model(run / "best.pt")
+    test, _ = evaluate_queries(model, splits.test, splits.store, vocab, cfg, torch.device("cpu"))
+    hist = json.loads((run / "history.json").read_text())
+    result = {
+        "best_epoch": summary["best"]["epoch"], "val": summary["best"]["val"], "test": test,
+        "val_curve": [round(h["val"][METRIC], 2) for h in hist],
+        "rgbce": [round(h["rgbce"], 4) for h in hist if "rgbce" in h],
+        "rgbce_const": [round(h["rgbce_const"], 4) for h in hist if "rgbce_const" in h],
+        "seconds": round(time.time() - t0, 1), "overrides": args.overrides,
+    }
+    (run / "result.json").write_text(json.dumps(result, indent=1))
+    return 0
+
+
+def dead(result: dict) -> tuple[bool, bool]:
+    """(the issue's rule: RG-BCE within 0.005 of ln 2 after epoch 2, the constant-label rule)."""
+    r, c = result.get("rgbce", []), result.get("rgbce_const", [])
+    if len(r) < 2:
+        return False, False
+    return abs(r[1] - LN2) < 0.005, bool(c) and r[1] > c[1] - 0.005
+
+
+def baselines(preset: str, data: Path, seed: int) -> dict:
+    from ms2d.baselines import LinearWeakBaseline, PriorBaseline
+    from ms2d.eval.metrics import compute_metrics
+    from ms2d.inference import candidate_table
+    from ms2d.models.maps import candidate_mask
+    from ms2d.train.data import load_splits
+
+    cfg = _config(preset, data, seed, [])
+    splits = load_splits(cfg.data)
+    frac, _ = candidate_table(cfg.model.scales, [candidate_mask(n, cfg.model.dense_until)
+                                                 for n in cfg.model.scales])
+    gts = np.array([q.window for q in splits.test], dtype=np.float64)
+
+    def windows(preds):
+        return [np.array([[m.start, m.end] for m in p]).reshape(-1, 2) for p in preds]
+
+    train = splits.train[: cfg.data.train_subset] if cfg.data.train_subset else splits.train
+    prior = PriorBaseline(frac).fit(train).predict(splits.test, nms=cfg.train.nms)
+    linear = LinearWeakBaseline(frac).fit(train, splits.store)
+    linear.select(splits.val, splits.store)
+    return {"prior": compute_metrics(windows(prior), gts),
+            "linear": compute_metrics(windows(linear.predict(splits.test, splits.store,
+                                                             nms=cfg.train.nms)), gts),
+            "linear_ridge": linear.ridge}
+
+
+def _mean_std(values: list[float]) -> str:
+    if not values:
+        return "-"
+    return f"{np.mean(values):.2f} ± {np.std(values):.2f}"
+
+
+def table(out: Path, presets, worlds, seeds, tag: str) -> tuple[str, dict]:
+    rows, summary = [], {}
+    header = ("| world | prior-only | linear weak | weak (ms2d) | full supervision | weak / full "
+              "| weak - prior (min) | weak > linear | dead (ln 2) | dead* |")
+    for preset in presets:
+        rows += [f"\n### `{preset}`\n", header, "|" + "---|" * 10]
+        all_ratio = []
+        for world in worlds:
+            cell: dict[str, list] = {"prior": [], "linear": [], "weak": [], "full": []}
+            dead_n = dead_c = beats = 0
+            margins = []
+            for seed in seeds:
+                base = out / "runs" / preset / f"{world}-s{seed}"
+                b = json.loads((base / "baselines.json").read_text()) if (
+                    base / "baselines.json").exists() else None
+                w = base / f"weak{tag}" / "result.json"
+                f = base / "full" / "result.json"
+                if b:
+                    cell["prior"].append(b["prior"][METRIC])
+                    cell["linear"].append(b["linear"][METRIC])
+                if w.exists():
+                    r = json.loads(w.read_text())
+                    cell["weak"].append(r["test"][METRIC])
+                    d1, d2 = dead(r)
+                    dead_n += d1
+                    dead_c += d2
+                    if b:
+                        margins.append(r["test"][METRIC] - b["prior"][METRIC])
+                        beats += r["test"][METRIC] > b["linear"][METRIC]
+                if f.exists():
+                    cell["full"].append(json.loads(f.read_text())["test"][METRIC])
+            ratio = (np.mean(cell["weak"]) / np.mean(cell["full"])
+                     if cell["weak"] and cell["full"] else float("nan"))
+            if not math.isnan(ratio):
+                all_ratio.append(ratio)
+            summary[f"{preset}/{world}"] = {k: v for k, v in cell.items()} | {
+                "dead": dead_n, "dead_const": dead_c, "weak_beats_linear": beats,
+                "min_margin_over_prior": min(margins) if margins else None, "weak_over_full": ratio}
+            rows.append(f"| {world} | {_mean_std(cell['prior'])} | {_mean_std(cell['linear'])} | "
+                        f"{_mean_std(cell['weak'])} | {_mean_std(cell['full'])} | {ratio:.2f} | "
+                        f"{min(margins) if margins else float('nan'):+.2f} | "
+                        f"{beats}/{len(cell['weak'])} | {dead_n} | {dead_c} |")
+        if all_ratio:
+            rows.append(f"\nweak / full averaged over worlds: {np.mean(all_ratio):.2f}")
+    return "\n".join(rows), summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--worlds", default="classic,i3d,c3d,vgg")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--presets", default=",".join(PRESETS))
+    p.add_argument("--methods", default="weak,full", help="trained rows: weak, full")
+    p.add_argument("--videos", type=int, default=1200, help="training videos per world")
+    p.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 2)),
+                   help="training processes at once")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override for every weak run (a design variant)")
+    p.add_argument("--tag", default="", help="suffix of the weak runs' folder (for --set variants)")
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--run", help=argparse.SUPPRESS)
+    p.add_argument("--data", help=argparse.SUPPRESS)
+    p.add_argument("--preset", help=argparse.SUPPRESS)
+    p.add_argument("--seed", type=int, help=argparse.SUPPRESS)
+    p.add_argument("overrides", nargs="*", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        return child(args)
+    worlds = [w for w in args.worlds.split(",") if w]
+    seeds = [int(s) for s in args.seeds.split(",") if s]
+    presets = [x for x in args.presets.split(",") if x]
+    methods = [m for m in args.methods.split(",") if m]
+    tag = f"-{args.tag}" if args.tag else ""
+    jobs = []
+    t0 = time.time()
+    for world in worlds:
+        for seed in seeds:
+            data = simulate_world(args.out, world, seed, args.videos)
+            for preset in presets:
+                base = args.out / "runs" / preset / f"{world}-s{seed}"
+                base.mkdir(parents=True, exist_ok=True)
+                if not (base / "baselines.json").exists():
+                    (base / "baselines.json").write_text(
+                        json.dumps(baselines(preset, data, seed), indent=1))
+                for method in methods:
+                    name = f"weak{tag}" if method == "weak" else method
+                    run = base / name
+                    if (run / "result.json").exists():
+                        continue
+                    ov = ["train.supervision=full"] if method == "full" else list(args.set)
+                    jobs.append((f"{preset}/{world}-s{seed}/{name}", run, data, preset, seed, ov))
+    print(f"{len(jobs)} training runs to do, {args.jobs} at a time", flush=True)
+    running: list = []
+    while jobs or running:
+        while jobs and len(running) < args.jobs:
+            name, run, data, preset, seed, ov = jobs.pop(0)
+            run.mkdir(parents=True, exist_ok=True)
+            cmd = [sys.executable, __file__, "--out", str(args.out), "--child", "--run", str(run),
+                   "--data", str(data), "--preset", preset, "--seed", str(seed),
+                   "--threads", str(args.threads), *ov]
+            log = open(run.parent / f"{run.name}.log", "w")
+            running.append((name, run, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                                        env={**os.environ, "OMP_NUM_THREADS":
+                                                             str(args.threads)})))
+        time.sleep(2)
+        for item in list(running):
+            name, run, proc = item
+            if proc.poll() is None:
+                continue
+            running.remove(item)
+            f = run / "result.json"
+            if f.exists():
+                r = json.loads(f.read_text())
+                print(f"[{time.time() - t0:6.0f}s] {name}: test {METRIC} {r['test'][METRIC]:.2f}, "
+                      f"val by epoch {r['val_curve']}", flush=True)
+            else:
+                print(f"[{time.time() - t0:6.0f}s] {name}: FAILED (exit {proc.returncode}; see "
+                      f"{run.parent / (run.name + '.log')})", flush=True)
+    text, summary = table(args.out, presets, worlds, seeds, tag)
+    (args.out / f"robustness{tag}.md").write_text(text + "\n")
+    (args.out / f"robustness{tag}.json").write_text(json.dumps(summary, indent=1))
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
