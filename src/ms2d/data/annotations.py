@@ -86,19 +86,18 @@ left to the other side (of the carve-out, or the videos of an explicit val file;
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import io
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..files import atomic_write_text
 from .records import DataError, Query
 
 DATASETS: tuple[str, ...] = ("charades-sta", "activitynet-captions", "cpl", "jsonl")
@@ -635,23 +634,6 @@ def _fmt_num(x: float) -> str:
     return repr(float(x))  # shortest text that reads back to the same float
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def _need_windows(queries: Sequence[Query], fmt: str) -> None:
     for q in queries:
         if q.window is None:
@@ -712,11 +694,11 @@ def write_annotations(
     paths = output_paths(fmt, path, split)
     if fmt == "jsonl":
         text = "".join(json.dumps(q.to_dict(), ensure_ascii=False) + "\n" for q in queries)
-        _atomic_write(paths[0], text)
+        atomic_write_text(paths[0], text)
     elif fmt == "cpl":
         _need_windows(queries, fmt)
         recs = [[q.vid, q.duration, list(q.window or ()), q.sentence] for q in queries]
-        _atomic_write(paths[0], json.dumps(recs, ensure_ascii=False))
+        atomic_write_text(paths[0], json.dumps(recs, ensure_ascii=False))
     elif fmt == "activitynet-captions":
         _need_windows(queries, fmt)
         durs = _durations(queries, fmt)
@@ -727,7 +709,7 @@ def write_annotations(
             )
             entry["timestamps"].append(list(q.window or ()))
             entry["sentences"].append(q.sentence)
-        _atomic_write(paths[0], json.dumps(data, ensure_ascii=False))
+        atomic_write_text(paths[0], json.dumps(data, ensure_ascii=False))
     else:
         _need_windows(queries, fmt)
         durs = _durations(queries, fmt)
@@ -741,14 +723,14 @@ def write_annotations(
                 raise DataError(f"query {q.qid!r}: the sentence contains a line break.")
             s, e = q.window or (0.0, 0.0)
             lines.append(f"{q.vid} {_fmt_num(s)} {_fmt_num(e)}##{q.sentence}\n")
-        _atomic_write(paths[0], "".join(lines))
+        atomic_write_text(paths[0], "".join(lines))
         if len(paths) > 1:
             buf = io.StringIO()
             w = csv.writer(buf, lineterminator="\n")
             w.writerow(["id", "length"])
             for vid, d in durs.items():
                 w.writerow([vid, _fmt_num(d)])
-            _atomic_write(paths[1], buf.getvalue())
+            atomic_write_text(paths[1], buf.getvalue())
     return paths
 
 
