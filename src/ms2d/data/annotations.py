@@ -46,9 +46,11 @@ JSONL schema (one JSON object per line; blank lines are skipped)
     Video duration in seconds, finite and > 0.
 ``"windows"`` : list of ``[start, end]``, optional
     Ground-truth moment(s) in seconds from the video start. Absent, ``null`` or ``[]`` means
-    no boundary (weakly supervised training needs none). At most one window per record
+    no boundary (weakly supervised training needs none; a split that is evaluated, the
+    validation and test splits, needs one on every record). At most one window per record
     (write one record per moment otherwise). ``0 <= start < end``; an ``end`` beyond
-    ``duration`` is clamped to it and counted.
+    ``duration`` is clamped to it and counted; a window that starts at or after the end of the
+    video is an error.
 ``"meta"`` : anything, optional
     Free-form; ignored by the reader. Any other key is an error (it catches typos such as
     ``"window"``).
@@ -68,7 +70,8 @@ Protocols (the ``protocol`` argument)
     The truncated protocol of the SCN/CNM/CPL lineage: keep only pairs with
     ``end <= duration`` (and ``start < end``): 3,158 test and 10,602 train pairs.
 ``"strict"`` (the only protocol of the JSONL format)
-    ``start >= end`` is an error; ``end > duration`` is clamped and counted.
+    ``start >= end`` is an error, and so is a window wholly beyond the video
+    (``start >= duration``); ``end > duration`` is clamped and counted.
 
 Report keys (``Annotations.report``; all integers)
 --------------------------------------------------
@@ -82,6 +85,8 @@ to the duration; ``clamped_start``: kept pairs whose negative start was clamped 
 left to the other side (of the carve-out, or the videos of an explicit val file; not part of
 ``raw``); ``non_ascii``: kept sentences with non-ASCII characters (allowed);
 ``no_window``: kept queries without a ground-truth window; ``videos``: distinct kept videos.
+``Annotations.examples`` maps each non-zero count key (but ``raw``, ``kept``, ``videos``,
+``non_ascii``) to the first record it counts (``"FILE: line N"``), for messages.
 """
 
 from __future__ import annotations
@@ -131,6 +136,7 @@ class Annotations:
     source: str
     protocol: str
     report: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, str] = field(default_factory=dict)  # report key -> first record
 
     def __len__(self) -> int:
         return len(self.queries)
@@ -474,10 +480,17 @@ def _read_jsonl(path: Path) -> list[_Raw]:
 # protocol + report
 
 
-def _apply(raws: Iterable[_Raw], protocol: str) -> tuple[list[Query], dict[str, int]]:
+def _apply(raws: Iterable[_Raw], protocol: str
+           ) -> tuple[list[Query], dict[str, int], dict[str, str]]:
     rep = dict.fromkeys(REPORT_KEYS, 0)
+    examples: dict[str, str] = {}
     seen: dict[str, str] = {}
     out: list[Query] = []
+
+    def count(key: str, where: str) -> None:
+        rep[key] += 1
+        examples.setdefault(key, where)
+
     for r in raws:
         if r.qid in seen:
             raise DataError(
@@ -491,24 +504,33 @@ def _apply(raws: Iterable[_Raw], protocol: str) -> tuple[list[Query], dict[str, 
         if window is not None:
             s, e = window
             if protocol == "cpl" and e > r.duration:
-                rep["dropped_end_gt_duration"] += 1
+                count("dropped_end_gt_duration", r.where)
                 continue
+            if protocol == "strict" and s >= r.duration:
+                raise DataError(
+                    f"{r.where}: window [{s!r}, {e!r}] lies wholly beyond the video, which "
+                    f"lasts {r.duration!r} s. Fix: correct the times or the duration, or drop "
+                    "'windows' if the boundary is unknown."
+                )
             if s < 0:
                 s, clamped_s = 0.0, True
             if e > r.duration:
                 e, clamped_e = r.duration, True
             if s >= e:
-                rep["dropped_start_ge_end"] += 1
+                count("dropped_start_ge_end", r.where)
                 continue
             window = (s, e)
-        rep["clamped_start"] += clamped_s
-        rep["clamped_end"] += clamped_e
+        if clamped_s:
+            count("clamped_start", r.where)
+        if clamped_e:
+            count("clamped_end", r.where)
         rep["non_ascii"] += not r.sentence.isascii()
-        rep["no_window"] += window is None
+        if window is None:
+            count("no_window", r.where)
         out.append(Query(r.qid, r.vid, r.sentence, r.duration, window))
     rep["kept"] = len(out)
     rep["videos"] = len({q.vid for q in out})
-    return out, rep
+    return out, rep, examples
 
 
 def _val_videos(vids: Iterable[str], val_fraction: float, seed: int) -> set[str]:
@@ -621,9 +643,9 @@ def read_annotations(
         side = [r for r in raws if (r.vid in val_vids) == want_val]
         held_out = len(raws) - len(side)
         raws = side
-    queries, report = _apply(raws, protocol)
+    queries, report, examples = _apply(raws, protocol)
     report["held_out"] = held_out
-    return Annotations(queries, source, protocol, report)
+    return Annotations(queries, source, protocol, report, examples)
 
 
 # --------------------------------------------------------------------------------------------
