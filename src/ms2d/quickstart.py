@@ -165,7 +165,7 @@ def run_quickstart(out: str | Path, *, seed: int = 0, preset: str = "synthetic-c
     if "prior" in methods:
         preds = PriorBaseline(frac).fit(splits.train).predict(splits.test, nms=base.train.nms)
         results["prior"] = compute_metrics(_windows(preds), gts)
-    device = pick_device(base.train.device)
+    device = pick_device(base.train.device, "train.device")
     cfgs = {}
     for name in (m for m in methods if m in TRAINED):
         model_name, supervision = TRAINED[name]
