@@ -41,7 +41,16 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run, _parser=p)
+        for action in p._actions:  # no option means anything when given an empty value
+            if action.nargs != 0 and action.type is None and action.choices is None:
+                action.type = _text
     return parser
+
+
+def _text(value: str) -> str:
+    if value == "":
+        raise argparse.ArgumentTypeError("expected a non-empty value, got ''")
+    return value
 
 
 def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:

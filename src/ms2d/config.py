@@ -148,7 +148,7 @@ class Config:
             problems.append("train.label_rule=paper cannot be used with "
                             "model.caption_complement=true (the paper's rule needs positive "
                             "NLLs): use train.label_rule=rank or softmax")
-        if dc.protocol and dc.dataset in DATASETS:
+        if dc.protocol in PROTOCOL_NAMES[1:] and dc.dataset in DATASETS:
             from .data.annotations import PROTOCOLS
 
             allowed = PROTOCOLS.get("activitynet-captions" if dc.dataset == "simulated"

@@ -98,12 +98,13 @@ def _type_problem(kind: str, value: Any) -> str | None:
     return None
 
 
-def _num(x: float) -> str:
+def format_number(x: float) -> str:
+    """``4294967295`` rather than ``4.29497e+09``; ``0.999``; ``1e-08``."""
     return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else repr(float(x))
 
 
 def _bounds(r: dict[str, Any]) -> str:
-    parts = [f"{op} {_num(r[k])}" for k, op in (("gt", ">"), ("min", ">="), ("lt", "<"),
+    parts = [f"{op} {format_number(r[k])}" for k, op in (("gt", ">"), ("min", ">="), ("lt", "<"),
                                                  ("max", "<=")) if k in r]
     return " and ".join(parts)
 

@@ -19,8 +19,10 @@ def number(kind: type = float, *, min: float | None = None,  # noqa: A002 - rule
            max: float | None = None, gt: float | None = None) -> Callable[[str], float]:
     """An argparse ``type=`` for an ``int`` or a finite ``float`` within bounds; a bad value is
     argparse's usage error (exit status 2) saying what is allowed."""
-    bounds = " and ".join(f"{op} {v:g}" for op, v in ((">", gt), (">=", min), ("<=", max))
-                          if v is not None)
+    from ..settings import format_number
+
+    bounds = " and ".join(f"{op} {format_number(v)}" for op, v in
+                          ((">", gt), (">=", min), ("<=", max)) if v is not None)
     what = ("a whole number" if kind is int else "a number") + (f" {bounds}" if bounds else "")
 
     def parse(text: str) -> float:

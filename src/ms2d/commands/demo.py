@@ -33,13 +33,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        import flask  # noqa: F401
-    except ImportError:
-        print("ms2d demo: error: the demo needs Flask: pip install 'ms2d[demo]'", file=sys.stderr)
-        return 2
-    from ..api import load
-    from ..demo import create_app
     from ..files import check_output_dir
     from ..utils import check_device
 
@@ -51,6 +44,14 @@ def run(args: argparse.Namespace) -> int:
     if args.videos is not None:
         check_input(args.videos, "--videos", file_ok=False)
     check_output_dir(args.upload_dir, "--upload-dir")
+    try:
+        import flask  # noqa: F401
+    except ImportError:
+        print("ms2d demo: error: the demo needs Flask: pip install 'ms2d[demo]'", file=sys.stderr)
+        return 2
+    from ..api import load
+    from ..demo import create_app
+
     retriever = load(args.checkpoint, device=args.device)
     app = create_app(retriever, videos=args.videos, upload_dir=args.upload_dir,
                      max_upload_mb=args.max_upload_mb, fps=args.fps)

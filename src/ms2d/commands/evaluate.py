@@ -39,6 +39,11 @@ def run(args: argparse.Namespace) -> int:
     if args.json is not None and args.json == args.save_predictions:
         raise ValueError("--json and --save-predictions name the same file; give two files")
     check_device(args.device, "--device")
+    if args.ground_truth is not None and not args.predictions:
+        raise ValueError("--ground-truth goes with --predictions FILE (a run is evaluated on "
+                         "its --annotations); drop it or add --predictions")
+    if args.predictions and args.run:
+        raise ValueError("give a run or --predictions with --ground-truth, not both")
     if args.predictions:
         from ..eval.evaluator import evaluate_files
 

@@ -224,6 +224,9 @@ def run(args: argparse.Namespace) -> int:
         check_plot_path(args.plot, "--plot")  # before reading anything
     if args.features is not None:
         check_input(args.features, "--features")
+    elif args.features_key is not None:
+        raise ValueError("--features-key names the dataset inside a grouped HDF5 --features "
+                         "file; give --features too")
     if args.word_vectors is not None:
         check_input(args.word_vectors, "--word-vectors", folder_ok=False)
     splits = _available_splits(args)

@@ -78,13 +78,20 @@ def run(args: argparse.Namespace) -> int:
     out = check_output_dir(args.out, "--out")  # a file, a read-only place: before anything
     cfg = _config(args)
     if args.word_vectors:
-        check_input(args.word_vectors, "--word-vectors", folder_ok=False)
         cfg.data.word_vectors = args.word_vectors
     if args.quiet:
         cfg.train.progress = False
     if args.checkpoint_every is not None:
         cfg.train.checkpoint_every = args.checkpoint_every
     check_device(cfg.train.device, "train.device")
+    # the inputs exist (their contents are checked as they are read, still before training)
+    for key, option in (("annotations", "--annotations"), ("features", "--features"),
+                        ("word_vectors", "--word-vectors")):
+        value = getattr(cfg.data, key)
+        if value:
+            check_input(value, f"{option} (data.{key})", folder_ok=key != "word_vectors")
+        elif key != "word_vectors":
+            raise DataError(f"no {key} given: pass {option} PATH (or data.{key}=PATH)")
     created = not out.exists()
     try:
         summary = train(cfg, out, resume=args.resume, overwrite=args.overwrite)
