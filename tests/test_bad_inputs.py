@@ -703,3 +703,21 @@ def test_merge_writes_a_complete_file(tmp_path):
     with h5py.File(tmp_path / "f.hdf5", "r") as h:
         assert sorted(h) == ["v1", "v2"] and h["v2"].shape == (7, 16)
     assert Path(f"{tmp_path / 'f.hdf5'}.spec.json").is_file()
+
+
+def test_training_split_drops_are_warned_with_the_first_record(sim, tmp_path):
+    from ms2d.config import DataConfig
+    from ms2d.data.records import DataWarning
+    from ms2d.train.data import load_splits
+
+    d = tmp_path / "anet"
+    shutil.copytree(sim, d, ignore=shutil.ignore_patterns("*.hdf5"))
+    train = json.loads((d / "train.json").read_text())
+    vid = sorted(train)[0]
+    train[vid]["timestamps"][0] = [500.0, 999.0]
+    (d / "train.json").write_text(json.dumps(train))
+    cfg = DataConfig(annotations=str(d), features=str(sim / "features.hdf5"))
+    with pytest.warns(DataWarning, match=r"split 'train'.*1 dropped: start >= end.*first: .*"
+                      + f"video '{vid}', sentence 0"):
+        splits = load_splits(cfg, ("train", "val"))
+    assert splits.reports["train"]["dropped_start_ge_end"] == 1

@@ -485,7 +485,7 @@ def check_clip_counts(store: FeatureStore, queries: Iterable[Any], clip_seconds:
         warnings.warn(DataWarning(
             f"{len(bad):,} of {len(rates):,} videos{where} have a number of clips that does not "
             f"fit their annotated duration ({shown}{' ...' if len(bad) > 3 else ''}; expected "
-            f"about {expected:.3g} clips per second, {basis}) in {store.path}. They are used "
+            f"about {expected:.3g} clip(s) per second, {basis}) in {store.path}. They are used "
             "as they are; check that these features belong to these videos and were extracted "
             "at the same rate"), stacklevel=2)
     return len(bad)

@@ -68,7 +68,7 @@ def load_annotations(cfg: DataConfig, split: str, *, need_windows: bool = False,
                      warn: bool = False) -> Annotations:
     """The annotations of one split of ``cfg``; ``need_windows``: every query must have its
     window (:data:`EVALUATED` splits); ``warn``: a :class:`DataWarning` for records dropped or
-    clamped (``ms2d train`` logs those counts itself)."""
+    clamped, naming the first of each kind."""
     if not cfg.annotations:
         raise DataError("no annotations given: pass --annotations DIR (or data.annotations=DIR)")
     kwargs = {"protocol": cfg.protocol} if cfg.protocol else {}
@@ -108,7 +108,7 @@ def load_splits(cfg: DataConfig, splits=("train", "val", "test")) -> Splits:
     out, protocol, reports = {}, "", {}
     for split in splits:
         out[split], protocol, reports[split] = load_split(
-            cfg, split, need_windows=split in EVALUATED)
+            cfg, split, need_windows=split in EVALUATED, warn=True)
     if cfg.train_subset and "train" in out:
         out["train"] = out["train"][: cfg.train_subset]
     store = open_features(cfg.features)
