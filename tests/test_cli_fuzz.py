@@ -51,6 +51,7 @@ OPTIONS: dict[tuple[str, str], list] = {
     ("quickstart", "overrides"): ["", "train.epochs=0", "train.lr=abc", "bogus.key=1"],
     ("simulate", "--out"): OUT_DIR,
     ("simulate", "--seed"): INT0,
+    ("simulate", "--world"): CHOICE,
     ("simulate", "--videos-train"): INT0,
     ("simulate", "--videos-val"): INT0,
     ("simulate", "--videos-test"): INT0,
@@ -66,6 +67,7 @@ OPTIONS: dict[tuple[str, str], list] = {
     ("simulate-features", "--splits"): ["", " , ", "bogus"],
     ("simulate-features", "--subset"): ["", "0", "-1", "abc", "bogus=3", "train=x"],
     ("simulate-features", "--seed"): INT0,
+    ("simulate-features", "--world"): ["", "bogus"],
     ("simulate-features", "--overwrite"): FLAG,
     ("simulate-features", "--quiet"): FLAG,
     ("train", "--dataset"): CHOICE,
@@ -261,7 +263,7 @@ def _argv(env, tmp: Path, command: str, option: str, action: argparse.Action, va
 def no_work(monkeypatch):
     """Replace the functions that do the work by a sentinel that fails the test."""
     import ms2d.data.simulate as simulate
-    import ms2d.data.simulate_real as simulate_real
+    import ms2d.data.simulate.real as simulate_real
     import ms2d.demo as demo
     import ms2d.quickstart as quickstart
     import ms2d.train.loop as loop

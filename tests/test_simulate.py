@@ -257,7 +257,7 @@ def test_event_signal_is_visible(sim):
 
 
 def test_paraphrases_and_synonyms():
-    from ms2d.data.simulate import _sentence
+    from ms2d.data.simulate.grammar import _sentence
 
     rng = np.random.default_rng(0)
     sents = {_sentence(rng, "pick up", "cup") for _ in range(300)}

@@ -1,4 +1,4 @@
-"""Simulated features for the real annotations (ms2d.data.simulate_real, ``ms2d simulate-features``)."""
+"""Simulated features for the real annotations (ms2d.data.simulate.real, ``ms2d simulate-features``)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from ms2d.commands.simulate_features import parse_subset, select_queries
 from ms2d.data.annotations import read_annotations
 from ms2d.data.features import open_features
 from ms2d.data.records import Query
-from ms2d.data.simulate_real import (
+from ms2d.data.simulate.real import (
     content_words,
     num_clips,
     sentence_appearance,

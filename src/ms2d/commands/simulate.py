@@ -18,10 +18,13 @@ HELP = "Generate the simulated weakly supervised moment retrieval benchmark into
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..data.simulate import SimConfig
+    from ..data.simulate import WORLDS, SimConfig
 
     d = SimConfig()
     parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--world", default="classic", choices=list(WORLDS),
+                        help="the generative story (docs/simulator.md): " + ", ".join(WORLDS)
+                        + " (default classic)")
     parser.add_argument("--seed", type=SEED, default=d.seed, help=f"master seed (default {d.seed})")
     parser.add_argument(
         "--videos-train",
@@ -47,9 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--feature-dim",
         type=count(1, 65536),
-        default=d.feature_dim,
+        default=None,
         metavar="D",
-        help=f"clip feature width (default {d.feature_dim})",
+        help=f"clip feature width (default: the world's; {d.feature_dim} for classic)",
     )
     parser.add_argument(
         "--overwrite",
@@ -60,18 +63,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.simulate import SimConfig, simulate
+    from ..data.simulate import simulate, world_config
     from ..files import check_output_dir
 
     check_output_dir(args.out, "--out")  # a file, a read-only place: before simulating
     try:
+        config = world_config(args.world)
         config = replace(
-            SimConfig(),
+            config,
             seed=args.seed,
             num_videos_train=args.videos_train,
             num_videos_val=args.videos_val,
             num_videos_test=args.videos_test,
-            feature_dim=args.feature_dim,
+            feature_dim=config.feature_dim if args.feature_dim is None else args.feature_dim,
         )
     except ValueError as exc:
         print(f"ms2d simulate: error: {exc}", file=sys.stderr)
@@ -82,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         out = Path(args.out)
         v, p = stats["videos"], stats["pairs"]
-        print(f"simulated benchmark written to {out} in {elapsed:.1f}s (seed {config.seed})")
+        print(f"simulated benchmark written to {out} in {elapsed:.1f}s (world {config.world}, "
+              f"seed {config.seed})")
         for split in ("train", "val", "test"):
             print(
                 f"  {split:<5} {v[split]:>6} videos {p[split]:>6} pairs  {out / (split + '.json')}"
@@ -90,6 +95,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"  features  {out / 'features.hdf5'}  (float32 [T, {config.feature_dim}] per video)")
         print(f"  events    {out / 'events.json'}  (all events, distractors included)")
         print(f"  metadata  {out / 'simulation.json'}")
+        f = stats["features"]
+        print(f"  feature values: mean {f['mean']:.3f}, std {f['std']:.3f}, {f['negative']:.0%} "
+              f"negative, {f['zero']:.0%} zero, shared component {f['shared_energy']:.0%} of "
+              "the energy")
         print(
             f"  mean duration {stats['mean_duration']:.1f}s, "
             f"mean moment/duration {stats['mean_moment_ratio']:.3f}, "

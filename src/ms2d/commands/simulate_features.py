@@ -1,6 +1,6 @@
 """``ms2d simulate-features``: simulated clip features for the real annotation files.
 
-See ``ms2d.data.simulate_real`` and ``docs/datasets.md`` ("Simulated features for the real
+See ``ms2d.data.simulate.real`` and ``docs/datasets.md`` ("Simulated features for the real
 annotations").
 """
 
@@ -34,8 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "group per video holding 'c3d_features' (ActivityNet C3D style). "
                              "Default: flat for charades-sta, grouped for activitynet-captions")
     parser.add_argument("--dim", type=count(1, 65536), default=None, metavar="N",
-                        help="feature width (default 1024 for charades-sta, 500 for "
-                             "activitynet-captions)")
+                        help="feature width (default: the world's; with the classic world "
+                             "1024 for charades-sta, 500 for activitynet-captions)")
     parser.add_argument("--clips-per-second", type=number(gt=0, max=1000), default=None,
                         metavar="X",
                         help="clips per second of video (default 1.0 for charades-sta, 0.5 for "
@@ -47,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--subset", default=None, metavar="N|SPLIT=N,...",
                         help="keep only the videos of the first N pairs of each split (N), or "
                              "of the named splits (e.g. train=3000: the other splits stay whole)")
+    parser.add_argument("--world", default="classic",
+                        help="the generative story of the features (docs/simulator.md): "
+                             "classic, i3d, c3d, vgg (default classic)")
     parser.add_argument("--seed", type=SEED, default=0, help="seed (default 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
@@ -101,11 +104,16 @@ def select_queries(per_split: dict[str, list], subset: dict[str, int | None]) ->
 
 def run(args: argparse.Namespace) -> int:
     from ..data.annotations import read_annotations
-    from ..data.simulate_real import simulate_features
+    from ..data.simulate import world_config
+    from ..data.simulate.real import simulate_features
 
+    world = world_config(args.world)  # an unknown world fails before anything is read
     layout, dim, cps, splits = DEFAULTS[args.dataset]
     layout = args.layout or layout
-    dim = args.dim if args.dim is not None else dim
+    if args.dim is not None:
+        dim = args.dim
+    elif world.world != "classic":  # the world's own width (I3D 1024, C3D 500, VGG 4096)
+        dim = world.feature_dim
     cps = args.clips_per_second if args.clips_per_second is not None else cps
     if args.splits is not None:
         splits = tuple(s.strip() for s in args.splits.split(",") if s.strip())
@@ -121,12 +129,14 @@ def run(args: argparse.Namespace) -> int:
     queries, videos = select_queries(per_split, subset)
     t0 = time.perf_counter()
     stats = simulate_features(queries, out, layout=layout, dim=dim, clips_per_second=cps,
-                              seed=args.seed, overwrite=args.overwrite, progress=not args.quiet)
+                              seed=args.seed, world=world, overwrite=args.overwrite,
+                              progress=not args.quiet)
     elapsed = time.perf_counter() - t0
     if not args.quiet:
         where = f"{layout} HDF5" + (" (dataset 'c3d_features' per video group)"
                                     if layout == "grouped" else "")
-        print(f"simulated features written to {out} in {elapsed:.1f}s (seed {args.seed})")
+        print(f"simulated features written to {out} in {elapsed:.1f}s (world {world.world}, "
+              f"seed {args.seed})")
         print(f"  {where}, float32 [T, {dim}] per video, {cps:g} clip(s)/s")
         for split in splits:
             n = subset[split]

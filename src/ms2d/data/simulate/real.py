@@ -47,10 +47,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
-from ..files import atomic_path
-from .records import DataError, Query
-from .text import tokenize
+from ... import __version__
+from ...files import atomic_path
+from ..records import DataError, Query
+from ..text import tokenize
+from .grammar import SimConfig
+from .render import Renderer, background, envelope, feature_stats, make_renderer, scene_cuts
+from .worlds import world_config
 
 __all__ = [
     "LAYOUTS",
@@ -89,13 +92,6 @@ _CONTEXT_GAIN = 0.7  # weight of the context input of the MLP
 _SEM_DIM = 32  # MLP output width
 _INTER_DIM = 16  # pure verb x noun product dimensions
 _INTER_WEIGHT = 0.35  # share of the appearance energy in the product dimensions
-_JITTER = 0.2  # per-instance perturbation (relative norm) of an event's appearance
-_STRENGTH = (0.8, 1.2)  # per-instance strength of the event signal
-_RAMP = 0.1  # ramp up / down over this fraction of the window
-_BACKGROUND = 1.0  # norm of the per-video background vector
-_DRIFT = 0.3  # norm of the slow drift
-_DRIFT_PERIODS = (20.0, 90.0)  # seconds
-_NOISE = 0.6  # norm of the i.i.d. clip noise
 _MC_SAMPLES = 4096  # Monte Carlo samples that centre and scale the appearance parts
 
 # RNG stream ids
@@ -264,9 +260,28 @@ def _basis(seed: int, dim: int) -> np.ndarray:
     return basis
 
 
-def _semantic(sentence: str, seed: int) -> np.ndarray:
-    world = _world(seed)
+@lru_cache(maxsize=8)
+def _word_maps(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed linear maps ``[c, S]`` of a verb-ish and a noun-ish code (word-wise appearances)."""
+    rng = np.random.default_rng([seed, _S_WORLD, 3])
+    s = _SEM_DIM + _INTER_DIM
+    return (rng.standard_normal((_CODE_DIM, s)) / math.sqrt(_CODE_DIM),
+            rng.standard_normal((_CODE_DIM, s)) / math.sqrt(_CODE_DIM))
+
+
+def _semantic(sentence: str, seed: int, appearance: str = "compositional") -> np.ndarray:
+    """The sentence's point in the semantic space. ``compositional``: a nonlinear function of
+    the verb-ish and noun-ish codes and the other content words; ``additive``: the mean of the
+    content words' codes, mapped linearly; ``dominant``: mostly the noun-ish word."""
     verb, noun, rest = _roles(content_words(sentence))
+    if appearance == "additive":
+        codes = np.array([_code(w, seed) for w in dict.fromkeys([verb, noun, *rest])])
+        wv, wn = _word_maps(seed)
+        return (codes @ (wv + wn) / math.sqrt(2)).sum(0) / math.sqrt(len(codes))
+    if appearance == "dominant":
+        wv, wn = _word_maps(seed)
+        return _code(noun, seed) @ wn + 0.3 * (_code(verb, seed) @ wv)
+    world = _world(seed)
     a, o = _code(verb, seed), _code(noun, seed)
     ctx = np.array([_code(w, seed) for w in rest]).reshape(len(rest), _CODE_DIM)
     mlp = (_mlp(world, a, o, _context(a, o, ctx)) - world.mlp_mean) / world.mlp_rms
@@ -295,14 +310,23 @@ def num_clips(duration: float, clips_per_second: float) -> int:
     return max(1, int(round(float(duration) * float(clips_per_second))))
 
 
-def _envelope(t0: np.ndarray, t1: np.ndarray, start: float, end: float) -> np.ndarray:
-    """Mean event envelope over each clip ``[t0, t1)`` (8 sub-samples per clip), ramping up over
-    the first and down over the last ``_RAMP`` of the window."""
-    sub = (np.arange(8) + 0.5) / 8.0
-    t = t0[:, None] + (t1 - t0)[:, None] * sub[None, :]
-    u = (t - start) / max(end - start, 1e-9)
-    env = np.clip(np.minimum(u, 1.0 - u) / _RAMP, 0.0, 1.0)
-    return np.where((u >= 0) & (u <= 1), env, 0.0).mean(1)
+def _distractor_sentences(rng: np.random.Generator, sentences: Sequence[str], n: int
+                          ) -> list[str]:
+    """``n`` unannotated events for a video: each shares one content word with one of the
+    video's own sentences and takes another word from a fixed list (hard negatives that depend
+    on the video alone)."""
+    out = []
+    for _ in range(n):
+        words = content_words(sentences[int(rng.integers(len(sentences)))])
+        keep = words[int(rng.integers(len(words)))]
+        other = _DISTRACTOR_WORDS[int(rng.integers(len(_DISTRACTOR_WORDS)))]
+        out.append(f"{other} {keep}" if rng.random() < 0.5 else f"{keep} {other}")
+    return out
+
+
+_DISTRACTOR_WORDS = tuple(
+    "holding opening closing walking sitting standing eating drinking washing cleaning "
+    "phone door window chair table towel bag box bed floor cup laptop book shoes".split())
 
 
 def _video_features(
@@ -312,33 +336,51 @@ def _video_features(
     dim: int,
     clips_per_second: float,
     seed: int,
+    world: SimConfig | None = None,
 ) -> np.ndarray:
+    world = world or world_config("classic")
+    latent = world.pca_source_dim if world.features == "pca" else dim
     n = num_clips(duration, clips_per_second)
     edges = np.linspace(0.0, duration, n + 1)
     t0, t1 = edges[:-1], edges[1:]
     centre = (t0 + t1) / 2
 
     rng = np.random.default_rng([seed, _S_VIDEO, *_hash_words(vid)])
-    x = np.broadcast_to(rng.standard_normal(dim) * (_BACKGROUND / math.sqrt(dim)), (n, dim)).copy()
-    n_sin = 3
-    periods = rng.uniform(*_DRIFT_PERIODS, n_sin)
-    phases = rng.uniform(0, 2 * math.pi, n_sin)
-    dirs = rng.standard_normal((n_sin, dim)) * (_DRIFT * math.sqrt(2.0 / (n_sin * dim)))
-    x += np.sin(2 * math.pi * centre[:, None] / periods[None, :] + phases[None, :]) @ dirs
-    x += rng.standard_normal((n, dim)) * (_NOISE / math.sqrt(dim))
+    x = background(rng, centre, latent, world.scene_std, world.drift_std,
+                   world.drift_period_range, world.noise_std)
+    events = list(events)
+    extra = np.random.default_rng([seed, _S_VIDEO, 1, *_hash_words(vid)])
+    lo, hi = world.distractors
+    n_distractors = int(extra.integers(lo, hi + 1)) if hi > 0 and events else 0
+    for sentence in _distractor_sentences(extra, [e[0] for e in events], n_distractors):
+        frac = float(extra.uniform(0.1, 0.4))
+        start = float(extra.uniform(0.0, 1.0 - frac)) * duration
+        events.append((sentence, (start, start + frac * duration)))
+    lo, hi = world.scene_changes
+    if hi > 0:
+        x += scene_cuts(extra, centre, int(extra.integers(lo, hi + 1)), latent, world.scene_std)
 
-    basis = _basis(seed, dim)
+    basis = _basis(seed, latent)
     s = basis.shape[1]
     for sentence, (start, end) in events:
         # per-instance draws keyed by the event itself: independent of the other events' order
         erng = np.random.default_rng(
             [seed, _S_EVENT, *_hash_words(vid), *_hash_words(f"{start!r} {end!r} {sentence}")]
         )
-        sem = _semantic(sentence, seed)
-        jitter = erng.standard_normal(s) * (_JITTER * float(np.linalg.norm(sem)) / math.sqrt(s))
-        signal = _unit(basis @ (sem + jitter)) * erng.uniform(*_STRENGTH)
-        x += _envelope(t0, t1, start, end)[:, None] * signal[None, :]
-    return (x * math.sqrt(dim)).astype(np.float32)
+        sem = _semantic(sentence, seed, world.appearance)
+        jitter = erng.standard_normal(s) * (world.appearance_jitter * float(np.linalg.norm(sem))
+                                            / math.sqrt(s))
+        signal = _unit(basis @ (sem + jitter)) * erng.uniform(*world.strength_range)
+        x += envelope(t0, t1, start, end, world.ramp_fraction)[:, None] * signal[None, :]
+    return _renderer(world, dim, seed)(x * math.sqrt(latent))
+
+
+@lru_cache(maxsize=8)
+def _renderer(world: SimConfig, dim: int, seed: int) -> Renderer:
+    return make_renderer(world.features, dim, np.random.default_rng([seed, _S_WORLD, 2]),
+                         gain=world.relu_gain, bias_mean=world.relu_bias[0],
+                         bias_std=world.relu_bias[1], scale=world.relu_scale,
+                         source_dim=world.pca_source_dim)
 
 
 def _group(queries: Iterable[Query]) -> tuple[dict[str, dict], dict[str, int]]:
@@ -378,11 +420,16 @@ def simulate_features(
     dim: int,
     clips_per_second: float,
     seed: int = 0,
+    world: str | SimConfig = "classic",
     dataset_key: str = "c3d_features",
     overwrite: bool = False,
     progress: bool = True,
 ) -> dict:
     """Write simulated features for every video of ``queries`` to the HDF5 file ``out_path``.
+
+    ``world`` (a name of ``ms2d.data.simulate.WORLDS`` or a :class:`SimConfig`) sets the
+    feature kind, the way a sentence becomes appearance, the background, noise, scene cuts and
+    the unannotated distractor events; ``dim`` the width of the written features.
 
     ``layout="flat"``: one float32 dataset ``[T, dim]`` per video id at the root (Charades-STA
     I3D style); ``layout="grouped"``: one group per video id holding the dataset
@@ -403,6 +450,7 @@ def simulate_features(
 
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    cfg = world_config(world) if isinstance(world, str) else world
     dim, seed = int(dim), int(seed)
     if dim < 1:
         raise ValueError(f"dim must be >= 1, got {dim}")
@@ -429,9 +477,11 @@ def simulate_features(
         "dim": dim,
         "clips_per_second": float(clips_per_second),
         "seed": seed,
+        "world": cfg.world,
         **({"dataset_key": dataset_key} if layout == "grouped" else {}),
     }
     clips = 0
+    sample: list[np.ndarray] = []
     with atomic_path(out) as tmp:
         with h5py.File(tmp, "w") as h5:
             h5.attrs["ms2d_simulation"] = json.dumps(params, sort_keys=True)
@@ -439,7 +489,9 @@ def simulate_features(
                             disable=not progress):
                 v = videos[vid]
                 feats = _video_features(vid, v["duration"], v["events"], dim,
-                                        clips_per_second, seed)
+                                        clips_per_second, seed, cfg)
+                if len(sample) < 64:
+                    sample.append(feats)
                 clips += feats.shape[0]
                 if layout == "flat":
                     h5.create_dataset(vid, data=feats, track_times=False)
@@ -453,5 +505,6 @@ def simulate_features(
         **counts,
         "clips": clips,
         "mean_clips": round(clips / len(videos), 2),
+        "features": feature_stats(sample),
         "bytes": out.stat().st_size,
     }

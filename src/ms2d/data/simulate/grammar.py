@@ -1,4 +1,4 @@
-"""The built-in simulated benchmark.
+"""The simulated benchmark of a grammar world (sentences from a tiny grammar of actions and objects).
 
 A deterministic generator of a weakly supervised video moment retrieval dataset written in the
 same formats as the real ones (ActivityNet Captions style annotation JSON, Charades-STA style
@@ -28,8 +28,18 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
-from .. import __version__
-from ..files import atomic_path
+from ... import __version__
+from ...files import atomic_path
+from .moments import MOMENT_SOURCES, draw_count, draw_duration, draw_window
+from .render import (
+    FEATURE_KINDS,
+    Renderer,
+    background,
+    envelope,
+    feature_stats,
+    make_renderer,
+    scene_cuts,
+)
 
 __all__ = [
     "ACTIONS",
@@ -53,6 +63,7 @@ OUTPUT_FILES = (
 )
 _SPLIT_STREAM = {"train": 1, "val": 2, "test": 3}  # 0 is the "world" stream
 _FORMAT = "ms2d-simulation-1"
+APPEARANCES = ("compositional", "additive", "dominant")
 
 # --------------------------------------------------------------------------------------------
 # Vocabulary (a tiny grammar with synonyms and paraphrases).
@@ -222,8 +233,37 @@ class SimConfig:
     noise_std: float = 0.6
     """Expected norm of the i.i.d. Gaussian clip noise, relative to a unit-norm event signal."""
     feature_scale: float | None = None
-    """Global multiplier of the features; ``None`` means sqrt(feature_dim), so that a unit-norm
-    component has about unit per-dimension standard deviation."""
+    """Global multiplier of the latent signal; ``None`` means sqrt(latent width), so that a
+    unit-norm component has about unit per-dimension standard deviation."""
+
+    # what a feature file holds (ms2d.data.simulate.render)
+    world: str = "classic"
+    """Name of the world this config was made from (``WORLDS``); informational."""
+    features: str = "gaussian"
+    """Feature kind: ``gaussian`` (centred latent), ``relu`` (non-negative, post-ReLU-like) or
+    ``pca`` (a decaying-spectrum projection of wider ``relu`` features)."""
+    relu_gain: float = 1.0
+    """``relu``/``pca``: features = relu_scale * max(relu_gain * latent + bias, 0)."""
+    relu_bias: tuple[float, float] = (0.0, 0.0)
+    """``relu``/``pca``: mean and spread of the fixed per-dimension bias (positive: dense
+    features with a large shared component; negative: sparse features)."""
+    relu_scale: float = 1.0
+    """``relu``/``pca``: output multiplier."""
+    pca_source_dim: int = 0
+    """``pca``: width of the ``relu`` features that are projected to ``feature_dim``."""
+    appearance: str = "compositional"
+    """How an (action, object) pair becomes appearance: ``compositional`` (a nonlinear function
+    with pure interaction dimensions), ``additive`` (action part + object part) or
+    ``dominant`` (mostly the object; the action barely visible)."""
+    moments: str = "grammar"
+    """Where durations, sentence counts and moments come from: ``grammar`` (the lognormal story
+    below) or the statistics of ``charades`` / ``activitynet`` training annotations (moments may
+    overlap; ``distractors`` extra events per video)."""
+    distractors: tuple[int, int] = (0, 0)
+    """Unqueried events per video with ``charades``/``activitynet`` moments and in
+    ``simulate-features`` (the grammar story uses ``events_per_video``)."""
+    scene_changes: tuple[int, int] = (0, 0)
+    """Cuts per video, each switching to a new scene vector (norm ``scene_std``)."""
 
     # events and queries
     events_per_video: tuple[int, int] = (3, 5)
@@ -290,12 +330,28 @@ class SimConfig:
         need(0 <= self.hard_negative_prob <= 1, "hard_negative_prob must be in [0, 1]")
         need(0 <= self.ramp_fraction <= 0.5, "ramp_fraction must be in [0, 0.5]")
         need(0 < self.strength_range[0] <= self.strength_range[1], "bad strength_range")
+        need(self.features in FEATURE_KINDS,
+             f"features must be one of {', '.join(FEATURE_KINDS)}, got {self.features!r}")
+        need(self.features != "pca" or self.pca_source_dim >= 1,
+             "features='pca' needs pca_source_dim >= 1")
+        need(self.relu_gain > 0 and self.relu_scale > 0, "relu_gain and relu_scale must be > 0")
+        need(self.appearance in APPEARANCES,
+             f"appearance must be one of {', '.join(APPEARANCES)}, got {self.appearance!r}")
+        need(self.moments in MOMENT_SOURCES,
+             f"moments must be one of {', '.join(MOMENT_SOURCES)}, got {self.moments!r}")
+        need(0 <= self.distractors[0] <= self.distractors[1], "bad distractors range")
+        need(0 <= self.scene_changes[0] <= self.scene_changes[1], "bad scene_changes range")
+
+    @property
+    def latent_dim(self) -> int:
+        """Width of the latent signal (``pca_source_dim`` for ``pca``, else ``feature_dim``)."""
+        return self.pca_source_dim if self.features == "pca" else self.feature_dim
 
     @property
     def scale(self) -> float:
         """The resolved ``feature_scale``."""
         if self.feature_scale is None:
-            return math.sqrt(self.feature_dim)
+            return math.sqrt(self.latent_dim)
         return float(self.feature_scale)
 
     def resolved(self) -> SimConfig:
@@ -328,8 +384,9 @@ class SimConfig:
 class _World:
     actions: tuple[str, ...]
     objects: tuple[str, ...]
-    appearance: np.ndarray  # [A, O, D] unit-norm event signals
-    basis: np.ndarray  # [D, S] projection of the semantic space into feature space
+    appearance: np.ndarray  # [A, O, L] unit-norm event signals in the latent space
+    basis: np.ndarray  # [L, S] projection of the semantic space into the latent space
+    render: Renderer  # latent -> the world's features
 
 
 def _unit(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -372,13 +429,25 @@ def _build_world(config: SimConfig) -> _World:
 
     sem = np.concatenate([p * math.sqrt(w) for p, w in zip(parts, weights)], axis=-1)
     s = sem.shape[-1]
-    basis = rng.standard_normal((config.feature_dim, s))
-    if config.feature_dim >= s:
+    if config.appearance != "compositional":  # word-wise parts (own stream: the rest unchanged)
+        wrng = np.random.default_rng([config.seed, 0, 1])
+        ua = a_code @ wrng.standard_normal((c, s)) / math.sqrt(c)  # [A, S]
+        vo = o_code @ wrng.standard_normal((c, s)) / math.sqrt(c)  # [O, S]
+        w_action = 1.0 if config.appearance == "additive" else 0.3
+        sem = w_action * ua[:, None, :] + vo[None, :, :]
+        sem -= sem.mean((0, 1))
+    latent = config.latent_dim
+    basis = rng.standard_normal((latent, s))
+    if latent >= s:
         basis, _ = np.linalg.qr(basis)  # orthonormal columns: norms are preserved
     else:
-        basis /= math.sqrt(config.feature_dim)
-    appearance = _unit(sem @ basis.T)  # [A, O, D]
-    return _World(actions, objects, appearance, basis)
+        basis /= math.sqrt(latent)
+    appearance = _unit(sem @ basis.T)  # [A, O, L]
+    render = make_renderer(
+        config.features, config.feature_dim, np.random.default_rng([config.seed, 0, 2]),
+        gain=config.relu_gain, bias_mean=config.relu_bias[0], bias_std=config.relu_bias[1],
+        scale=config.relu_scale, source_dim=config.pca_source_dim)
+    return _World(actions, objects, appearance, basis, render)
 
 
 def event_appearance(config: SimConfig | None = None) -> dict[tuple[str, str], np.ndarray]:
@@ -510,6 +579,8 @@ def _event_lengths(
 
 def _story(rng: np.random.Generator, config: SimConfig) -> dict:
     """The annotation-level content of one video (no features)."""
+    if config.moments != "grammar":
+        return _sampled_story(rng, config)
     duration = round(
         _truncated_lognormal(
             rng, config.duration_median, config.duration_sigma, *config.duration_range
@@ -534,6 +605,29 @@ def _story(rng: np.random.Generator, config: SimConfig) -> dict:
         spans[idx] = (t, t + lengths[idx])
         t += lengths[idx]
 
+    return _finish_story(rng, config, duration, pairs, spans, n_queries)
+
+
+def _sampled_story(rng: np.random.Generator, config: SimConfig) -> dict:
+    """A video whose duration, sentence count and moments follow a real dataset's statistics
+    (``moments.json``); moments are drawn independently, so they may overlap."""
+    name = config.moments
+    duration = round(draw_duration(rng, name, *config.duration_range), 2)
+    qlo, qhi = config.queries_per_video
+    n_queries = draw_count(rng, name, qlo, qhi)
+    n_events = n_queries + int(rng.integers(config.distractors[0], config.distractors[1] + 1))
+    pairs = _choose_pairs(rng, config, max(n_events, n_queries + 1), n_queries)[:n_events]
+    spans = []
+    for _ in pairs:
+        start, length = draw_window(rng, name)
+        length = max(length * duration, min(config.min_event_seconds, duration))
+        begin = min(start * duration, duration - length)
+        spans.append((begin, begin + length))
+    return _finish_story(rng, config, duration, pairs, spans, n_queries)
+
+
+def _finish_story(rng: np.random.Generator, config: SimConfig, duration: float, pairs: list,
+                  spans: list, n_queries: int) -> dict:
     slo, shi = config.strength_range
     events = []
     for k, ((ai, oi), span) in enumerate(zip(pairs, spans)):
@@ -568,47 +662,30 @@ def _story(rng: np.random.Generator, config: SimConfig) -> dict:
     }
 
 
-def _envelope(t0: np.ndarray, t1: np.ndarray, start: float, end: float, ramp: float) -> np.ndarray:
-    """Mean event strength envelope over each clip [t0, t1) (8 sub-samples per clip)."""
-    sub = (np.arange(8) + 0.5) / 8.0
-    t = t0[:, None] + (t1 - t0)[:, None] * sub[None, :]  # [T, 8]
-    u = (t - start) / max(end - start, 1e-9)
-    inside = (u >= 0) & (u <= 1)
-    if ramp > 0:
-        env = np.clip(np.minimum(u, 1.0 - u) / ramp, 0.0, 1.0)
-    else:
-        env = np.ones_like(u)
-    return np.where(inside, env, 0.0).mean(1)
-
-
 def _features(
-    rng: np.random.Generator, config: SimConfig, world: _World, story: dict
+    rng: np.random.Generator, config: SimConfig, world: _World, story: dict, extra=None
 ) -> np.ndarray:
+    """The clip features of one video. ``rng`` draws the classic story's scene, drift, noise and
+    event jitter (in this order, as always); ``extra`` (a second generator) the scene cuts."""
     duration = story["duration"]
-    d = config.feature_dim
+    d = config.latent_dim
     n = _num_clips(duration, config.clip_seconds)
     edges = np.linspace(0.0, duration, n + 1)
     t0, t1 = edges[:-1], edges[1:]
     centre = (t0 + t1) / 2
-
-    x = rng.standard_normal(d) * (config.scene_std / math.sqrt(d))  # scene
-    x = np.broadcast_to(x, (n, d)).copy()
-    n_sin = 3
-    plo, phi = config.drift_period_range
-    periods = rng.uniform(plo, phi, n_sin)
-    phases = rng.uniform(0, 2 * math.pi, n_sin)
-    dirs = rng.standard_normal((n_sin, d)) * (config.drift_std * math.sqrt(2.0 / (n_sin * d)))
-    x += np.sin(2 * math.pi * centre[:, None] / periods[None, :] + phases[None, :]) @ dirs
-    x += rng.standard_normal((n, d)) * (config.noise_std / math.sqrt(d))
-
+    x = background(rng, centre, d, config.scene_std, config.drift_std,
+                   config.drift_period_range, config.noise_std)
     s = world.basis.shape[1]
     for e in story["events"]:
         base = world.appearance[_A_INDEX[e["action"]], _O_INDEX[e["object"]]]
         jitter = world.basis @ rng.standard_normal(s) * (config.appearance_jitter / math.sqrt(s))
         signal = _unit(base + jitter) * e["strength"]
-        env = _envelope(t0, t1, e["start"], e["end"], config.ramp_fraction)
+        env = envelope(t0, t1, e["start"], e["end"], config.ramp_fraction)
         x += env[:, None] * signal[None, :]
-    return (x * config.scale).astype(np.float32)
+    lo, hi = config.scene_changes
+    if hi > 0 and extra is not None:
+        x += scene_cuts(extra, centre, int(extra.integers(lo, hi + 1)), d, config.scene_std)
+    return world.render(x * config.scale)
 
 
 # --------------------------------------------------------------------------------------------
@@ -654,6 +731,7 @@ def simulate(
     annotations: dict[str, dict] = {s: {} for s in SPLITS}
     all_events: dict[str, dict] = {}
     total = sum(config.num_videos(s) for s in SPLITS)
+    sample: list[np.ndarray] = []  # the first videos' features, for the feature statistics
     with (
         atomic_path(out / "features.hdf5") as tmp_h5,
         h5py.File(tmp_h5, "w") as h5,
@@ -665,8 +743,11 @@ def simulate(
                 vid = f"sim_{split}_{i:05d}"
                 story = _story(np.random.default_rng([config.seed, stream, i, 0]), config)
                 feats = _features(
-                    np.random.default_rng([config.seed, stream, i, 1]), config, world, story
+                    np.random.default_rng([config.seed, stream, i, 1]), config, world, story,
+                    np.random.default_rng([config.seed, stream, i, 2]),
                 )
+                if len(sample) < 64:
+                    sample.append(feats)
                 h5.create_dataset(vid, data=feats, track_times=False)
                 annotations[split][vid] = {
                     "duration": story["duration"],
@@ -686,6 +767,7 @@ def simulate(
     _write_json(out / "events.json", all_events)
 
     stats = _stats(config, annotations)
+    stats["features"] = feature_stats(sample) if sample else {}
     meta = {
         "format": _FORMAT,
         "version": __version__,
@@ -711,6 +793,7 @@ def _stats(config: SimConfig, annotations: dict[str, dict]) -> dict:
                 ratios.append((e - s) / rec["duration"])
                 vocab.update(sent.rstrip(".").split())
     return {
+        "world": config.world,
         "videos": {s: len(annotations[s]) for s in SPLITS} | {"total": len(durations)},
         "pairs": {s: sum(len(r["sentences"]) for r in annotations[s].values()) for s in SPLITS}
         | {"total": len(ratios)},
