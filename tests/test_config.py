@@ -43,3 +43,33 @@ def test_bad_number_names_the_key():
         resolve(None, ["train.epochs=abc"])
     with pytest.raises(ValueError, match="train.lr: expected a number"):
         resolve(None, ["train.lr=fast"])
+
+
+def test_every_preset_follows_the_rules():
+    for name in list_presets():
+        resolve(name).validate()
+
+
+def test_a_declared_field_is_checked_without_more_code():
+    """A field added later needs only its declaration (what another change to the configs does)."""
+    from dataclasses import dataclass
+
+    from ms2d.settings import check_fields, setting
+
+    @dataclass
+    class Extra:
+        caption_decoder: str = setting("lstm", choices=("lstm", "transformer"))
+        norm: float = setting(1.0, gt=0, max=10)
+        sizes: tuple[int, ...] = setting((4,), nonempty=True, min=1)
+        flag: bool = False
+
+    assert check_fields(Extra(), "model") == []
+    problems = check_fields(Extra("Transformer", float("nan"), (), "yes"), "model")
+    assert problems == [
+        "model.caption_decoder='Transformer' is not allowed: choose one of lstm, transformer "
+        "(did you mean 'transformer'?)",
+        "model.norm=nan: expected a finite number",
+        "model.sizes=[]: give at least one value",
+        "model.flag='yes': expected true or false",
+    ]
+    assert check_fields(Extra(norm=0.0), "m") == ["m.norm=0.0: must be > 0 and <= 10"]

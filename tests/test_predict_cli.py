@@ -95,7 +95,7 @@ def test_refuses_features_of_another_extractor(tiny_run: Path, tmp_path: Path) -
     assert rc == 2 and "dim 64 (checkpoint: 1280)" in err
 
 
-def test_usage_errors(tiny_run: Path, features: Path) -> None:
+def test_usage_errors(tiny_run: Path, features: Path, capsys: pytest.CaptureFixture) -> None:
     base = ["predict", "--checkpoint", tiny_run, "--features", features]
     rc, _, err = run([*base, "-q", "a laptop"])
     assert rc == 2 and "--video-id" in err
@@ -103,8 +103,10 @@ def test_usage_errors(tiny_run: Path, features: Path) -> None:
     assert rc == 2 and "'nope' is not in" in err
     rc, _, err = run([*base, "--video-id", "vid_a", "-q", "   "])
     assert rc == 2 and "empty" in err
-    rc, _, err = run([*base, "--video-id", "vid_a", "-q", "a laptop", "--top-k", "0"])
-    assert rc == 2 and "--top-k" in err
+    with pytest.raises(SystemExit) as exc:  # argparse's usage error: status 2
+        main([str(a) for a in [*base, "--video-id", "vid_a", "-q", "a laptop", "--top-k", "0"]])
+    assert exc.value.code == 2
+    assert "argument --top-k: expected a whole number >= 1" in capsys.readouterr().err
     rc, _, err = run([*base, "--video-id", "vid_a", "-q", "a laptop", "--gt", "5", "2"])
     assert rc == 2 and "START < END" in err
     rc, _, err = run(["predict", "--checkpoint", Path(tiny_run) / "nothing", "--features",

@@ -3,6 +3,12 @@
 A run's config is ``Config(model=ModelConfig, train=TrainConfig, data=DataConfig)``. Presets live
 in ``ms2d/configs/<name>.yaml`` (or any YAML path) and only list what they change. Overrides use
 dotted keys: ``train.lr=3e-4 model.scales=[16,8,4] data.features=/x.hdf5``.
+
+Every field is checked when a config is built (:meth:`Config.validate`, run by
+:meth:`Config.from_dict`, :func:`resolve` and checkpoint loading): its type, and the allowed
+values or range declared next to it with :func:`ms2d.settings.setting`. A wrong value is a
+:class:`ms2d.settings.ConfigError` (a ``ValueError``) naming the key and what is allowed, raised
+before any data is read.
 """
 
 from __future__ import annotations
@@ -15,52 +21,87 @@ from pathlib import Path
 import yaml
 
 from .models.config import ModelConfig
+from .settings import ConfigError, check_fields, did_you_mean, raise_problems, setting
+
+#: the ``data.dataset`` names: the annotation formats, and the built-in simulated benchmark
+DATASETS: tuple[str, ...] = ("simulated", "charades-sta", "activitynet-captions", "cpl", "jsonl")
+#: ``data.protocol`` values ("" = the dataset's default); which dataset takes which: PROTOCOLS
+#: in ms2d.data.annotations
+PROTOCOL_NAMES: tuple[str, ...] = ("", "2d-tan", "cpl", "strict")
+
+
+def _model_names() -> list[str]:
+    from .models.registry import list_models
+
+    return list_models()
+
+
+def _metric_keys() -> tuple[str, ...]:
+    from .eval.metrics import METRIC_KEYS
+
+    return METRIC_KEYS
+
+
+def _device_name(name: str) -> str | None:
+    """Whether ``name`` spells a device (availability is checked where a run starts:
+    :func:`ms2d.utils.check_device`, since a checkpoint trained on a GPU is read on CPUs)."""
+    from .utils import device_problem
+
+    return device_problem(name, check_available=False)
 
 
 @dataclass
 class TrainConfig:
-    model: str = "ms2d"  # registry name: ms2d, ms2d-single-scale, bow-linear
-    supervision: str = "weak"  # "weak" (the paper) or "full" (2D-TAN scaled-IoU BCE)
-    label_rule: str = "rank"  # pseudo-label rule: rank (default), paper, softmax (docs/design.md)
-    label_scope: str = "scale"  # rank candidates within each scale ("scale") or across all ("all")
-    complement_weight: float = 1.0  # evidence = nll(span) - w * nll(rest of the video)
-    rec_warmup_epochs: int = 0  # epochs at the start where only L_rec trains (RG-BCE off)
-    pseudo_weight: float = 0.0  # + w * IoU-BCE of every cell against the teacher's best candidate
-    rec_best: float = 0.0  # L_rec = (1-a) * mean over candidates + a * best candidate per scale
-    margin: float = 0.0  # per-word NLL margin: own video vs another video (needs model.caption_video/negative)
-    l_min: float = 0.1
-    l_max: float = 0.7
-    rec_weight: float = 1.0  # lambda in L = L_rgbce + lambda * L_rec
-    lr: float = 1e-4
-    weight_decay: float = 0.0
-    batch_size: int = 128
-    epochs: int = 10
-    seed: int = 0
-    grad_clip: float = 5.0  # max gradient norm; 0 disables clipping
-    num_workers: int = 0
-    device: str = "auto"  # auto, cpu, cuda, cuda:1, mps
+    model: str = setting("ms2d", choices=_model_names)  # ms2d, ms2d-single-scale, bow-linear
+    # weak (the paper) or full (2D-TAN scaled-IoU BCE on the ground-truth windows)
+    supervision: str = setting("weak", choices=("weak", "full"))
+    # pseudo-label rule: rank (default), paper, softmax (docs/design.md)
+    label_rule: str = setting("rank", choices=("rank", "paper", "softmax", "best-iou"))
+    # rank candidates within each scale ("scale") or across all ("all")
+    label_scope: str = setting("scale", choices=("scale", "all"))
+    complement_weight: float = setting(1.0, min=0)  # evidence = nll(span) - w * nll(rest)
+    rec_warmup_epochs: int = setting(0, min=0)  # epochs at the start where only L_rec trains
+    pseudo_weight: float = setting(0.0, min=0)  # + w * IoU-BCE against the teacher's best
+    rec_best: float = setting(0.0, min=0, max=1)  # L_rec = (1-a) * mean + a * best per scale
+    # per-word NLL margin: own video vs another video (needs caption_video and caption_negative)
+    margin: float = setting(0.0, min=0)
+    l_min: float = setting(0.1, min=0, max=1)
+    l_max: float = setting(0.7, min=0, max=1)
+    rec_weight: float = setting(1.0, min=0)  # lambda in L = L_rgbce + lambda * L_rec
+    lr: float = setting(1e-4, gt=0)
+    weight_decay: float = setting(0.0, min=0)
+    batch_size: int = setting(128, min=1)
+    epochs: int = setting(10, min=1)
+    seed: int = setting(0, min=0, max=2**32 - 1)
+    grad_clip: float = setting(5.0, min=0)  # max gradient norm; 0 disables clipping
+    num_workers: int = setting(0, min=0)
+    device: str = setting("auto", check=_device_name)  # auto, cpu, cuda, cuda:1, mps
     amp: bool = False  # bf16 autocast on GPU
     tf32: bool = False  # GPU: TF32 matrix products and convolutions (false: full fp32 everywhere)
     compile: bool = False  # torch.compile the conv stacks and the caption module
     deterministic: bool = False  # deterministic kernels (GPU: bit-identical resume; slower)
-    nms: float = 0.5
-    select_metric: str = "R@1,IoU=0.5"  # validation metric that picks the best checkpoint
-    max_words: int = 25
+    nms: float = setting(0.5, min=0, max=1)
+    # validation metric that picks the best checkpoint
+    select_metric: str = setting("R@1,IoU=0.5", choices=_metric_keys)
+    max_words: int = setting(25, min=1)
     progress: bool = True
-    checkpoint_every: int = 0  # also save last.pt every N steps (0 = at epoch ends only)
+    # also save last.pt every N steps (0 = at epoch ends only)
+    checkpoint_every: int = setting(0, min=0)
 
 
 @dataclass
 class DataConfig:
-    dataset: str = "simulated"  # simulated, charades-sta, activitynet-captions, cpl, jsonl
+    dataset: str = setting("simulated", choices=DATASETS)
     annotations: str = ""  # folder (or file) of the annotation files
     features: str = ""  # HDF5 file or folder of .npy/.npz
     word_vectors: str = ""  # optional GloVe / word2vec file
-    protocol: str = ""  # dataset protocol ("" = the dataset's default)
-    val_fraction: float = 0.1  # Charades-STA: share of train videos held out for validation
-    train_subset: int = 0  # use only the first N training pairs (0 = all)
+    protocol: str = setting("", choices=PROTOCOL_NAMES)  # "" = the dataset's default
+    # Charades-STA: share of train videos held out for validation
+    val_fraction: float = setting(0.1, gt=0, lt=1)
+    train_subset: int = setting(0, min=0)  # use only the first N training pairs (0 = all)
     feature_name: str = ""  # extractor name recorded in the checkpoint's feature spec
-    clip_seconds: float = 0.0  # seconds per clip, recorded in the feature spec (0 = unknown)
+    # seconds per clip, recorded in the feature spec (0 = unknown)
+    clip_seconds: float = setting(0.0, min=0)
 
 
 @dataclass
@@ -75,55 +116,118 @@ class Config:
                 "data": asdict(self.data), "preset": self.preset}
 
     @classmethod
-    def from_dict(cls, d: dict) -> Config:
+    def from_dict(cls, d: dict, validate: bool = True) -> Config:
+        """The config of a (nested) dict: a preset, a saved ``config.yaml``, a checkpoint's
+        ``config``. Checked unless ``validate=False`` (for a caller that changes it further and
+        then calls :meth:`validate` itself)."""
+        if not isinstance(d, dict):
+            raise ConfigError(f"a config must be a mapping of sections, got {type(d).__name__}")
+        unknown = sorted(set(d) - {"model", "train", "data", "preset", "inherit"})
+        if unknown:
+            raise ConfigError(f"unknown config section(s) {unknown}; the sections are model, "
+                              "train and data (and preset)")
         cfg = cls()
         for section in ("model", "train", "data"):
-            for key, value in (d.get(section) or {}).items():
+            values = d.get(section) or {}
+            if not isinstance(values, dict):
+                raise ConfigError(f"config section {section!r} must be a mapping of key: value, "
+                                  f"got {type(values).__name__}")
+            for key, value in values.items():
                 _set(cfg, f"{section}.{key}", value)
-        cfg.preset = d.get("preset", "")
-        return cfg
+        cfg.preset = str(d.get("preset") or "")
+        return cfg.validate() if validate else cfg
+
+    def problems(self) -> list[str]:
+        """Every setting that is not allowed, one message each (empty when all are fine)."""
+        problems = (self.model.problems("model") + check_fields(self.train, "train")
+                    + check_fields(self.data, "data"))
+        tc, dc = self.train, self.data
+        if tc.l_min > tc.l_max:
+            problems.append(f"train.l_min={tc.l_min} > train.l_max={tc.l_max}: l_min must be "
+                            "<= l_max")
+        if (tc.supervision == "weak" and tc.label_rule == "paper"
+                and self.model.caption_complement):
+            problems.append("train.label_rule=paper cannot be used with "
+                            "model.caption_complement=true (the paper's rule needs positive "
+                            "NLLs): use train.label_rule=rank or softmax")
+        if dc.protocol in PROTOCOL_NAMES[1:] and dc.dataset in DATASETS:
+            from .data.annotations import PROTOCOLS
+
+            allowed = PROTOCOLS.get("activitynet-captions" if dc.dataset == "simulated"
+                                    else dc.dataset, ())
+            if dc.protocol not in allowed:
+                problems.append(f"data.protocol={dc.protocol!r} is not available for "
+                                f"data.dataset={dc.dataset}: choose {' or '.join(allowed)} "
+                                "(or leave it empty for the default)")
+        return problems
+
+    def validate(self) -> Config:
+        """Raise :class:`ms2d.settings.ConfigError` naming every setting that is not allowed;
+        return the config itself when all are fine."""
+        raise_problems(self.problems())
+        return self
 
 
 def _coerce(current, value, key: str):
+    """``value`` (text from the command line, or a YAML value) as the type of ``current``."""
+    raw = value
     if isinstance(current, bool):
-        if isinstance(value, str):
-            if value.lower() in ("1", "true", "yes", "on"):
-                return True
-            if value.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(f"{key}: expected true/false, got {value!r}")
-        return bool(value)
+        if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        if isinstance(value, str) and value.strip().lower() in ("0", "false", "no", "off"):
+            return False
+        if isinstance(value, bool) or (isinstance(value, int) and value in (0, 1)):
+            return bool(value)
+        raise ConfigError(f"{key}: expected true or false, got {raw!r}")
     if isinstance(current, tuple):
-        if isinstance(value, str):
+        try:
+            if isinstance(value, str):
+                value = yaml.safe_load(value) if value.strip() else []
+            if isinstance(value, int) and not isinstance(value, bool):
+                value = [value]
+            if not isinstance(value, (list, tuple)) or any(
+                    isinstance(v, bool) or float(v) != int(v) for v in value):
+                raise ValueError
+            return tuple(int(v) for v in value)
+        except (TypeError, ValueError, OverflowError, yaml.YAMLError):
+            raise ConfigError(f"{key}: expected a list of integers such as [16,8,4], "
+                              f"got {raw!r}") from None
+    if isinstance(current, str):
+        if isinstance(value, (list, dict, bool)) or value is None:
+            raise ConfigError(f"{key}: expected a text value, got {raw!r}")
+        return str(value)
+    # a number
+    kind = "an integer" if isinstance(current, int) else "a number"
+    if isinstance(value, str):
+        try:
             value = yaml.safe_load(value)
-        if isinstance(value, int):
-            value = [value]
-        return tuple(int(v) for v in value)
-    if isinstance(current, (int, float)) and isinstance(value, str):
-        value = yaml.safe_load(value)
+        except yaml.YAMLError:
+            pass  # float() below says what is wrong
     try:
+        if isinstance(value, (bool, list, dict)) or value is None:
+            raise TypeError
         if isinstance(current, float):
             return float(value)
-        if isinstance(current, int):
-            if float(value) != int(float(value)):
-                raise ValueError(f"{key}: expected an integer, got {value!r}")
-            return int(value)
-    except (TypeError, ValueError) as exc:
-        if str(exc).startswith(key):
-            raise
-        kind = "an integer" if isinstance(current, int) else "a number"
-        raise ValueError(f"{key}: expected {kind}, got {value!r}") from None
-    return str(value)
+        if isinstance(value, int):
+            return value
+        number = float(value)
+        if not number.is_integer():
+            raise ValueError
+        return int(number)
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"{key}: expected {kind}, got {raw!r}") from None
 
 
 def _set(cfg: Config, dotted: str, value) -> None:
-    parts = dotted.split(".")
+    parts = str(dotted).strip().split(".")
     if len(parts) != 2 or parts[0] not in ("model", "train", "data"):
-        raise ValueError(f"config key {dotted!r}: use section.key with section model, train or data")
+        raise ConfigError(f"config key {dotted!r}: use section.key with section model, train or "
+                          "data, e.g. train.epochs=5")
     section = getattr(cfg, parts[0])
     names = {f.name for f in dataclasses.fields(section)}
     if parts[1] not in names:
-        raise ValueError(f"unknown config key {dotted!r}; {parts[0]} keys: {', '.join(sorted(names))}")
+        raise ConfigError(f"unknown config key {dotted!r}{did_you_mean(parts[1], names)}; "
+                          f"{parts[0]} keys: {', '.join(sorted(names))}")
     setattr(section, parts[1], _coerce(getattr(section, parts[1]), value, dotted))
 
 
@@ -131,37 +235,59 @@ def list_presets() -> list[str]:
     return sorted(p.name[:-5] for p in resources.files("ms2d.configs").iterdir() if p.name.endswith(".yaml"))
 
 
-def load_preset(name_or_path: str) -> dict:
+def load_preset(name_or_path: str, _seen: tuple[str, ...] = ()) -> dict:
+    """The dict of a preset name (``ms2d/configs/<name>.yaml``) or YAML path, with its
+    ``inherit:`` chain merged in (not yet checked: see :func:`resolve`)."""
     path = Path(name_or_path)
     if not path.suffix:
         res = resources.files("ms2d.configs") / f"{name_or_path}.yaml"
         if not res.is_file():
-            raise ValueError(f"unknown preset {name_or_path!r}; known: {', '.join(list_presets())}")
+            raise ConfigError(f"unknown preset {name_or_path!r}"
+                              f"{did_you_mean(name_or_path, list_presets())}; known: "
+                              f"{', '.join(list_presets())} (or give a .yaml path)")
         text = res.read_text()
     else:
-        text = path.read_text()
-    d = yaml.safe_load(text) or {}
+        if not path.is_file():
+            raise FileNotFoundError(f"preset file {path} does not exist"
+                                    + (" (it is a folder)" if path.is_dir() else ""))
+        text = path.read_text(encoding="utf-8")
+    try:
+        d = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"preset {name_or_path}: not valid YAML ({exc})".replace("\n", " ")
+                          ) from None
+    if not isinstance(d, dict):
+        raise ConfigError(f"preset {name_or_path}: expected a mapping of sections (model:, "
+                          f"train:, data:), got {type(d).__name__}")
     base = d.pop("inherit", None)
     if base:
-        parent = load_preset(base)
+        if str(base) in _seen:
+            raise ConfigError(f"preset {name_or_path}: 'inherit' goes round in a circle "
+                              f"({' -> '.join((*_seen, str(base)))})")
+        parent = load_preset(str(base), (*_seen, str(name_or_path)))
         for section in ("model", "train", "data"):
-            parent.setdefault(section, {}).update(d.get(section) or {})
+            values = d.get(section) or {}
+            if not isinstance(values, dict):
+                raise ConfigError(f"preset {name_or_path}: section {section!r} must be a "
+                                  f"mapping of key: value, got {type(values).__name__}")
+            parent.setdefault(section, {}).update(values)
         d = parent
     return d
 
 
 def resolve(preset: str | None = None, overrides: list[str] | dict | None = None) -> Config:
     """Defaults <- preset file <- overrides (``["train.lr=1e-3", ...]`` or a dotted dict)."""
-    cfg = Config.from_dict(load_preset(preset)) if preset else Config()
+    cfg = Config.from_dict(load_preset(preset), validate=False) if preset else Config()
     cfg.preset = preset or ""
     items = overrides.items() if isinstance(overrides, dict) else [
         o.split("=", 1) if "=" in o else (o, None) for o in (overrides or [])
     ]
     for key, value in items:
         if value is None:
-            raise ValueError(f"override {key!r} needs a value: write key=value")
+            raise ConfigError(f"override {key!r} needs a value: write key=value, e.g. "
+                              "train.epochs=5")
         _set(cfg, key, value)
-    return cfg
+    return cfg.validate()
 
 
 def save_config(cfg: Config, path: Path) -> None:

@@ -15,11 +15,12 @@ import numpy as np
 from .baselines import PriorBaseline, RandomBaseline
 from .config import resolve
 from .eval.metrics import METRIC_KEYS, compute_metrics, format_console_table, format_table
+from .files import atomic_path, atomic_write_text
 from .inference import candidate_table
 from .models.maps import candidate_mask
 from .train.data import load_splits
 from .train.loop import evaluate_queries, load_model, train
-from .utils import atomic_write_text, pick_device
+from .utils import pick_device
 
 # rows of the table: name -> (registry model, supervision)
 TRAINED = {
@@ -164,7 +165,7 @@ def run_quickstart(out: str | Path, *, seed: int = 0, preset: str = "synthetic-c
     if "prior" in methods:
         preds = PriorBaseline(frac).fit(splits.train).predict(splits.test, nms=base.train.nms)
         results["prior"] = compute_metrics(_windows(preds), gts)
-    device = pick_device(base.train.device)
+    device = pick_device(base.train.device, "train.device")
     cfgs = {}
     for name in (m for m in methods if m in TRAINED):
         model_name, supervision = TRAINED[name]
@@ -227,8 +228,8 @@ def plot_results(results: dict[str, dict], path: Path) -> None:
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=len(results),
               frameon=False)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
+    finally:
+        plt.close(fig)

@@ -1,35 +1,16 @@
-"""Small shared helpers: atomic writes, seeding, device choice."""
+"""Small shared helpers: seeding, device choice (the atomic writer lives in ``ms2d.files``)."""
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from .files import atomic_path, atomic_write_bytes, atomic_write_text  # noqa: F401 - re-exported
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+# --------------------------------------------------------------------------------------------
+# seeding, devices
 
 
 def seed_everything(seed: int) -> None:
@@ -38,7 +19,47 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def pick_device(name: str = "auto") -> torch.device:
+def device_problem(name: object, *, check_available: bool = True) -> str | None:
+    """What is wrong with the device name ``name`` (``auto``, ``cpu``, ``cuda``, ``cuda:1``,
+    ``mps``), or None; with ``check_available``, also whether this machine has it."""
+    hint = "use auto, cpu, cuda, cuda:N or mps"
+    if not isinstance(name, str) or not name.strip():
+        return f"not a device name; {hint}"
+    if name == "auto":
+        return None
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        return f"not a device name; {hint}"
+    if dev.type not in ("cpu", "cuda", "mps"):
+        return f"device type {dev.type!r} is not supported; {hint}"
+    if not check_available:
+        return None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            why = ("this torch build has no CUDA support" if torch.version.cuda is None
+                   else "no GPU is visible (check CUDA_VISIBLE_DEVICES and the driver)")
+            return f"CUDA is not available ({why}); use cpu or auto"
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            return (f"there is no GPU {dev.index}: torch sees {torch.cuda.device_count()} "
+                    "(cuda:0 ...); use another index, cpu or auto")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        return "MPS (Apple GPU) is not available on this machine; use cpu or auto"
+    return None
+
+
+def check_device(name: str, what: str = "device") -> None:
+    """Raise ``ValueError`` naming ``what`` (e.g. ``train.device``, ``--device``) unless the
+    device ``name`` exists on this machine."""
+    problem = device_problem(name)
+    if problem:
+        raise ValueError(f"{what} {name!r}: {problem}")
+
+
+def pick_device(name: str = "auto", what: str = "device") -> torch.device:
+    """The ``torch.device`` for ``name``; ``auto`` is the GPU when there is one. An unknown or
+    unavailable device is a ``ValueError`` naming ``what``."""
+    check_device(name, what)
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from ..data.annotations import DATASETS, output_paths, read_annotations, write_annotations
 from ..data.records import DataError
+from ..files import check_output_file
+from ._common import check_input, number
 
 NAME = "convert"
 HELP = "Convert annotations between the charades-sta, activitynet-captions, cpl and jsonl formats."
@@ -42,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--val-fraction",
-        type=float,
+        type=number(gt=0, max=0.999),
         default=0.1,
         help="charades-sta train/val carve-out: fraction of train videos (default 0.1)",
     )
@@ -52,14 +54,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    src = Path(args.input)
+    src = check_input(args.input, "INPUT")
     if src.is_dir() and not args.split:
         raise DataError(f"{src} is a directory: give --split to say which split to convert.")
     split = args.split or src.stem
+    # the output files, before reading: a folder where a file goes, an unwritable place
+    targets = output_paths(args.dst_fmt, args.output, args.split)
+    for t in targets:
+        check_output_file(t, "OUTPUT", overwrite=True, suffix=t.suffix)
+        if t.exists() and not args.overwrite:
+            raise DataError(f"{t} already exists. Fix: pass --overwrite or choose another OUTPUT.")
     anns = read_annotations(
         args.src_fmt, src, split, protocol=args.protocol, val_fraction=args.val_fraction
     )
-    targets = output_paths(args.dst_fmt, args.output, args.split)
     src_files = {Path(anns.source).resolve()}
     if args.src_fmt == "charades-sta":
         src_files.add(
@@ -68,8 +75,6 @@ def run(args: argparse.Namespace) -> int:
     for t in targets:
         if t.resolve() in src_files:
             raise DataError(f"{t} is the input file; write the output somewhere else.")
-        if t.exists() and not args.overwrite:
-            raise DataError(f"{t} already exists. Fix: pass --overwrite or choose another OUTPUT.")
     written = write_annotations(anns.queries, args.dst_fmt, args.output, split=args.split)
     rep = anns.report
     dropped = sum(v for k, v in rep.items() if k.startswith("dropped_"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ._common import add_data_arguments
+from ._common import add_data_arguments, apply_data_arguments, check_input
 
 NAME = "evaluate"
 HELP = "Evaluate a run on a split (R@{1,5} at IoU {0.3,0.5,0.7}, mIoU), or a predictions JSONL."
@@ -28,44 +28,58 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..eval.metrics import format_console_table
+    from ..files import atomic_write_text, check_output_file
+    from ..utils import check_device
 
+    # every output path and the device before any work: the metrics are never computed, or
+    # printed, only to fail on writing them
+    for option, path in (("--json", args.json), ("--save-predictions", args.save_predictions)):
+        if path is not None:
+            check_output_file(path, option, suffix=".json" if option == "--json" else ".jsonl")
+    if args.json is not None and args.json == args.save_predictions:
+        raise ValueError("--json and --save-predictions name the same file; give two files")
+    check_device(args.device, "--device")
+    if args.ground_truth is not None and not args.predictions:
+        raise ValueError("--ground-truth goes with --predictions FILE (a run is evaluated on "
+                         "its --annotations); drop it or add --predictions")
+    if args.predictions and args.run:
+        raise ValueError("give a run or --predictions with --ground-truth, not both")
     if args.predictions:
         from ..eval.evaluator import evaluate_files
 
         if not args.ground_truth:
             raise FileNotFoundError("--predictions needs --ground-truth FILE.jsonl")
+        check_input(args.predictions, "--predictions", folder_ok=False)
+        check_input(args.ground_truth, "--ground-truth", folder_ok=False)
         metrics = evaluate_files(args.predictions, args.ground_truth)
         protocol = "predictions file, IoU >= threshold"
     else:
         if not args.run:
             raise FileNotFoundError("give a run folder (or --predictions with --ground-truth)")
+        check_input(args.run, "run")
         metrics, protocol = evaluate_run(args)
     print(f"protocol: {protocol}")
     print(format_console_table({args.split if not args.predictions else "predictions": metrics}))
     if args.json:
-        from ..utils import atomic_write_text
-
         atomic_write_text(args.json, json.dumps({**metrics, "protocol": protocol}, indent=2))
     return 0
 
 
 def evaluate_run(args: argparse.Namespace) -> tuple[dict, str]:
     from ..config import Config
-    from ..data.features import check_coverage, open_features
+    from ..data.features import check_clip_counts, check_coverage, open_features
     from ..eval.evaluator import save_predictions
-    from ..train.data import load_split
+    from ..train.data import clip_seconds, load_split
     from ..train.loop import evaluate_queries, load_model
     from ..utils import pick_device
 
-    device = pick_device(args.device)
+    device = pick_device(args.device, "--device")
     model, vocab, ckpt = load_model(args.run, device)
     cfg = Config.from_dict(ckpt["config"])
-    for key in ("dataset", "annotations", "features"):
-        if getattr(args, key) is not None:
-            setattr(cfg.data, key, str(getattr(args, key)))
-    if args.protocol:
+    if args.protocol is not None:
         cfg.data.protocol = args.protocol
-    queries, protocol, report = load_split(cfg.data, args.split)
+    apply_data_arguments(cfg, args)  # checked again: --dataset / --protocol may not fit
+    queries, protocol, report = load_split(cfg.data, args.split, need_windows=True, warn=True)
     store = open_features(cfg.data.features)
     spec = ckpt.get("feature_spec", {})
     if spec.get("dim") and spec["dim"] != store.dim:
@@ -77,6 +91,8 @@ def evaluate_run(args: argparse.Namespace) -> tuple[dict, str]:
             "feature files as in training or retrain"
         )
     check_coverage(store, sorted({q.vid for q in queries}))
+    check_clip_counts(store, queries, float(spec.get("clip_seconds") or 0.0)
+                      or clip_seconds(cfg.data), args.split)
     metrics, preds = evaluate_queries(model, queries, store, vocab, cfg, device, progress=True)
     metrics["num_queries"] = len(queries)
     full_protocol = f"{cfg.data.dataset}/{args.split}, protocol {protocol}, IoU >= threshold, NMS {cfg.train.nms}"

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ._common import check_input, count, number
+
 NAME = "extract"
 HELP = ("Extract clip features from raw videos (a file or a folder) into an HDF5 file that "
         "ms2d train/evaluate/predict read; needs the video extra: pip install 'ms2d[video]'.")
@@ -18,16 +20,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="FEATURES.hdf5",
                         help="HDF5 file to write (created, or extended: finished videos are "
                              "skipped, so an interrupted run resumes)")
-    parser.add_argument("--fps", type=float, default=2.0,
+    parser.add_argument("--fps", type=number(gt=0, max=1000), default=2.0,
                         help="frames sampled per second, by timestamp (default 2)")
-    parser.add_argument("--clip-seconds", type=float, default=1.0,
+    parser.add_argument("--clip-seconds", type=number(gt=0, max=3600), default=1.0,
                         help="seconds of video averaged into one clip feature (default 1.0)")
     parser.add_argument("--backbone", default=None,
                         help="image backbone (default efficientnet-lite0, 1280-d, no download "
                              "needed); see --list-backbones")
     parser.add_argument("--weights", default=None, metavar="PATH",
                         help="local weights file, for backbones whose weights no package ships")
-    parser.add_argument("--batch-size", type=int, default=32, metavar="N",
+    parser.add_argument("--batch-size", type=count(1, 65536), default=32, metavar="N",
                         help="frames per backbone forward pass (default 32)")
     parser.add_argument("--shard", default=None, metavar="I/N",
                         help="process only every N-th video starting at I (0-based) and write "
@@ -47,6 +49,11 @@ def run(args: argparse.Namespace) -> int:
     if args.list_backbones:
         print("\n".join(list_backbones()))
         return 0
+    from ..files import check_output_file
+    from ..settings import did_you_mean
+    from ..utils import check_device
+
+    check_output_file(args.out, "--out", suffix=".hdf5")  # before any video is opened
     if args.merge:
         from ..video.extract import merge_feature_files
 
@@ -56,15 +63,21 @@ def run(args: argparse.Namespace) -> int:
     from ..utils import pick_device
     from ..video.extract import extract_features, parse_shard, shard_output
 
-    try:
-        shard = parse_shard(args.shard) if args.shard else (0, 1)
-    except ValueError as exc:
-        print(f"ms2d extract: error: {exc}", file=sys.stderr)
-        return 2
+    shard = parse_shard(args.shard) if args.shard is not None else (0, 1)
+    check_device(args.device, "--device")
+    name = args.backbone if args.backbone is not None else DEFAULT_BACKBONE
+    if name.split(":", 1)[0] not in list_backbones():
+        raise ValueError(f"--backbone {name!r} is not known{did_you_mean(name, list_backbones())};"
+                         f" known: {', '.join(list_backbones())} (see --list-backbones)")
+    for path in args.inputs:
+        check_input(path, "INPUT")
+    if args.weights is not None:
+        check_input(args.weights, "--weights", folder_ok=False)
     out = shard_output(args.out, shard)
+    check_output_file(out, "--out", suffix=".hdf5")
     try:
         report = extract_features(
-            [Path(p) for p in args.inputs], out, backbone=args.backbone or DEFAULT_BACKBONE,
+            [Path(p) for p in args.inputs], out, backbone=name,
             weights=args.weights, fps=args.fps, clip_seconds=args.clip_seconds,
             batch_size=args.batch_size, shard=shard, device=pick_device(args.device),
             progress=not args.quiet,

@@ -12,6 +12,7 @@ import numpy as np
 from ..data.annotations import DATASETS, Annotations, read_annotations
 from ..data.records import DataError
 from ..data.text import tokenize
+from ._common import check_input, check_plot_path
 
 NAME = "info"
 HELP = "Print dataset statistics (pairs, videos, durations, moments, vocabulary, coverage)."
@@ -209,12 +210,25 @@ def _plot(path: Path, data: dict[str, Annotations]) -> None:
         ax.set_ylabel("density")
     axes[0].legend()
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    from ..files import atomic_path
+
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=100, format=path.suffix[1:].lower() or "png")
+    finally:
+        plt.close(fig)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.plot is not None:
+        check_plot_path(args.plot, "--plot")  # before reading anything
+    if args.features is not None:
+        check_input(args.features, "--features")
+    elif args.features_key is not None:
+        raise ValueError("--features-key names the dataset inside a grouped HDF5 --features "
+                         "file; give --features too")
+    if args.word_vectors is not None:
+        check_input(args.word_vectors, "--word-vectors", folder_ok=False)
     splits = _available_splits(args)
     data = {
         s: read_annotations(args.dataset, args.annotations, s, protocol=args.protocol)

@@ -9,6 +9,8 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._common import check_input, check_plot_path, count, number
+
 if TYPE_CHECKING:
     from ..api import CandidateScores
     from ..inference import Moment
@@ -28,16 +30,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video-id", metavar="VID", help="the video's id in --features")
     parser.add_argument("--query", "-q", action="append", required=True, metavar="TEXT",
                         help="a sentence to search for; repeat for several queries")
-    parser.add_argument("--top-k", type=int, default=5, help="moments per query (default 5)")
+    parser.add_argument("--top-k", type=count(1, 10_000), default=5,
+                        help="moments per query (default 5)")
     parser.add_argument("--json", metavar="OUT.json", help="write the moments as JSON")
     parser.add_argument("--plot", metavar="OUT.png",
                         help="write a timeline of the best score per time position per query")
-    parser.add_argument("--gt", nargs=2, type=float, metavar=("START", "END"),
+    parser.add_argument("--gt", nargs=2, type=number(min=0), metavar=("START", "END"),
                         help="a ground-truth moment (seconds): printed IoU, and drawn in --plot")
-    parser.add_argument("--duration", type=float, metavar="S",
+    parser.add_argument("--duration", type=number(gt=0), metavar="S",
                         help="video length in seconds, for --features without a stored duration "
                              "(default: clips x the checkpoint's clip length)")
-    parser.add_argument("--fps", type=float, default=None,
+    parser.add_argument("--fps", type=number(gt=0, max=1000), default=None,
                         help="with --video: frames sampled per second (default 2)")
     parser.add_argument("--weights", metavar="PATH",
                         help="with --video: local backbone weights, if the checkpoint's extractor "
@@ -58,6 +61,24 @@ def run(args: argparse.Namespace) -> int:
         print(f"ms2d predict: error: --gt START END needs START < END, got {args.gt}",
               file=sys.stderr)
         return 2
+    empty = [q for q in args.query if not q.strip()]
+    if empty:
+        raise ValueError("--query: an empty query; write the sentence to search for")
+    # the outputs, the inputs and the device before the checkpoint is loaded
+    from ..files import check_output_file
+    from ..utils import check_device
+
+    if args.json is not None:
+        check_output_file(args.json, "--json")
+    if args.plot is not None:
+        check_plot_path(args.plot, "--plot")
+    if args.json is not None and args.json == args.plot:
+        raise ValueError("--json and --plot name the same file; give two files")
+    check_device(args.device, "--device")
+    check_input(args.checkpoint, "--checkpoint")
+    check_input(args.features, "--features")
+    if args.weights is not None:
+        check_input(args.weights, "--weights", folder_ok=False)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -70,8 +91,6 @@ def run(args: argparse.Namespace) -> int:
                 video = load_features(args.features, args.video_id, duration=args.duration)
                 where = f"{args.video_id} in {args.features}"
             scores = retriever.score(video, args.query, duration=args.duration)
-            if args.top_k < 1:
-                raise ValueError(f"--top-k must be >= 1, got {args.top_k}")
             moments = scores.moments(args.top_k, retriever.nms)
     except (ValueError, TypeError, VideoDependencyError) as exc:
         print(f"ms2d predict: error: {exc}", file=sys.stderr)
@@ -104,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
             entry.update({"iou_top1": top1, f"iou_best_top{len(ms)}": best})
         result["queries"].append(entry)
     if args.json:
-        from ..utils import atomic_write_text
+        from ..files import atomic_write_text
 
         atomic_write_text(args.json, json.dumps(result, indent=2))
         print(f"\nwrote {args.json}")
@@ -155,8 +174,10 @@ def plot_timeline(scores: CandidateScores, moments: list[list[Moment]], path: Pa
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+    from ..files import atomic_path
+
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=100, format=path.suffix[1:].lower() or "png")
+    finally:
+        plt.close(fig)

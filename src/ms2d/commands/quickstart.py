@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._common import SEED, count
+
 NAME = "quickstart"
 HELP = ("Simulate a benchmark, train weak (multi- and single-scale) and fully supervised models, "
         "compare with random and prior-only baselines, and write results.{json,md,png}.")
@@ -11,19 +13,23 @@ HELP = ("Simulate a benchmark, train weak (multi- and single-scale) and fully su
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="ms2d-quickstart", help="output folder (default ./ms2d-quickstart)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for the simulation and training")
+    parser.add_argument("--seed", type=SEED, default=0, help="seed for the simulation and training")
     parser.add_argument("--preset", default="synthetic-cpu", help="config preset (default synthetic-cpu)")
     parser.add_argument("--overwrite", action="store_true", help="replace runs already in --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("--jobs", type=int, default=None,
+    parser.add_argument("--jobs", type=count(1, 256), default=None,
                         help="training processes on a CPU (default: one per core, at most 3; "
                              "1 = one process using every core)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..config import resolve
+    from ..files import check_output_dir
     from ..quickstart import run_quickstart
 
+    check_output_dir(args.out, "--out")
+    resolve(args.preset, args.overrides)  # the preset and every override, before simulating
     run_quickstart(args.out, seed=args.seed, preset=args.preset, overrides=args.overrides,
                    overwrite=args.overwrite, progress=not args.quiet, jobs=args.jobs)
     return 0

@@ -8,6 +8,11 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from ._common import SEED, count
+
+#: videos per split at most (a typo guard: the default benchmark has 1,700 in all)
+MAX_VIDEOS = 1_000_000
+
 NAME = "simulate"
 HELP = "Generate the simulated weakly supervised moment retrieval benchmark into a folder."
 
@@ -16,35 +21,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..data.simulate import WORLDS, SimConfig
 
     d = SimConfig()
-    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--world", default="classic", choices=list(WORLDS),
                         help="the generative story (docs/simulator.md): " + ", ".join(WORLDS)
                         + " (default classic)")
-    parser.add_argument("--seed", type=int, default=d.seed, help=f"master seed (default {d.seed})")
+    parser.add_argument("--seed", type=SEED, default=d.seed, help=f"master seed (default {d.seed})")
     parser.add_argument(
         "--videos-train",
-        type=int,
+        type=count(0, MAX_VIDEOS),
         default=d.num_videos_train,
         metavar="N",
         help=f"training videos (default {d.num_videos_train})",
     )
     parser.add_argument(
         "--videos-val",
-        type=int,
+        type=count(0, MAX_VIDEOS),
         default=d.num_videos_val,
         metavar="N",
         help=f"validation videos (default {d.num_videos_val})",
     )
     parser.add_argument(
         "--videos-test",
-        type=int,
+        type=count(0, MAX_VIDEOS),
         default=d.num_videos_test,
         metavar="N",
         help=f"test videos (default {d.num_videos_test})",
     )
     parser.add_argument(
         "--feature-dim",
-        type=int,
+        type=count(1, 65536),
         default=None,
         metavar="D",
         help=f"clip feature width (default: the world's; {d.feature_dim} for classic)",
@@ -59,7 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..data.simulate import simulate, world_config
+    from ..files import check_output_dir
 
+    check_output_dir(args.out, "--out")  # a file, a read-only place: before simulating
     try:
         config = world_config(args.world)
         config = replace(
@@ -77,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     stats = simulate(args.out, config, overwrite=args.overwrite, progress=not args.quiet)
     elapsed = time.perf_counter() - t0
     if not args.quiet:
-        out = args.out
+        out = Path(args.out)
         v, p = stats["videos"], stats["pairs"]
         print(f"simulated benchmark written to {out} in {elapsed:.1f}s (world {config.world}, "
               f"seed {config.seed})")

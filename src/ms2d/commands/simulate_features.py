@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
+
+from ._common import SEED, check_input, count, number
 
 NAME = "simulate-features"
 HELP = ("Write simulated clip features (HDF5, in the real file's layout) for the videos of the "
@@ -26,16 +27,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="annotation format of --annotations")
     parser.add_argument("--annotations", required=True, metavar="DIR",
                         help="folder holding the dataset's annotation files")
-    parser.add_argument("--out", required=True, type=Path, metavar="FILE.hdf5",
+    parser.add_argument("--out", required=True, metavar="FILE.hdf5",
                         help="feature file to write")
     parser.add_argument("--layout", choices=("flat", "grouped"), default=None,
                         help="flat: one dataset per video (Charades I3D style); grouped: one "
                              "group per video holding 'c3d_features' (ActivityNet C3D style). "
                              "Default: flat for charades-sta, grouped for activitynet-captions")
-    parser.add_argument("--dim", type=int, default=None, metavar="N",
+    parser.add_argument("--dim", type=count(1, 65536), default=None, metavar="N",
                         help="feature width (default: the world's; with the classic world "
                              "1024 for charades-sta, 500 for activitynet-captions)")
-    parser.add_argument("--clips-per-second", type=float, default=None, metavar="X",
+    parser.add_argument("--clips-per-second", type=number(gt=0, max=1000), default=None,
+                        metavar="X",
                         help="clips per second of video (default 1.0 for charades-sta, 0.5 for "
                              "activitynet-captions)")
     parser.add_argument("--splits", default=None, metavar="S1,S2",
@@ -48,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--world", default="classic",
                         help="the generative story of the features (docs/simulator.md): "
                              "classic, i3d, c3d, vgg (default classic)")
-    parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    parser.add_argument("--seed", type=SEED, default=0, help="seed (default 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
 
@@ -118,20 +120,22 @@ def run(args: argparse.Namespace) -> int:
         if not splits:
             raise ValueError("--splits: give at least one split name")
     subset = parse_subset(args.subset, list(splits))
-    if args.out.exists() and not args.overwrite:  # fail before reading anything
-        raise FileExistsError(f"{args.out} already exists; pass --overwrite to replace it")
+    from ..files import check_output_file
+
+    out = check_output_file(args.out, "--out", overwrite=args.overwrite, suffix=".hdf5")
+    check_input(args.annotations, "--annotations")
 
     per_split = {s: read_annotations(args.dataset, args.annotations, s).queries for s in splits}
     queries, videos = select_queries(per_split, subset)
     t0 = time.perf_counter()
-    stats = simulate_features(queries, args.out, layout=layout, dim=dim, clips_per_second=cps,
+    stats = simulate_features(queries, out, layout=layout, dim=dim, clips_per_second=cps,
                               seed=args.seed, world=world, overwrite=args.overwrite,
                               progress=not args.quiet)
     elapsed = time.perf_counter() - t0
     if not args.quiet:
         where = f"{layout} HDF5" + (" (dataset 'c3d_features' per video group)"
                                     if layout == "grouped" else "")
-        print(f"simulated features written to {args.out} in {elapsed:.1f}s (world {world.world}, "
+        print(f"simulated features written to {out} in {elapsed:.1f}s (world {world.world}, "
               f"seed {args.seed})")
         print(f"  {where}, float32 [T, {dim}] per video, {cps:g} clip(s)/s")
         for split in splits:

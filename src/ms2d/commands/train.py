@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
 from ..data.records import DataError
-from ._common import add_data_arguments, config_from_args
+from ._common import add_data_arguments, apply_data_arguments, check_input, config_from_args, count
 
 NAME = "train"
 HELP = "Train a model on a dataset; checkpoints are selected on the validation split."
+
+#: what a run writes before its first checkpoint (removed again when it fails before one)
+_EARLY_FILES = ("config.yaml", "manifest.json", "history.json", "summary.json")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,13 +28,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="continue the run in --out from last.pt, with the settings of its "
                              "config.yaml (overrides given here apply on top, e.g. train.epochs=20)")
     parser.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
-    parser.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+    parser.add_argument("--checkpoint-every", type=count(0), default=None, metavar="N",
                         help="also save last.pt every N training steps (with the RNG state, so "
                              "--resume replays the epoch exactly); default: at epoch ends only")
     parser.add_argument("--word-vectors", default=None, help="GloVe / word2vec file for the embeddings")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                        help="config overrides, e.g. train.epochs=5 model.hidden=128")
+                        help="config overrides, e.g. train.epochs=5 model.hidden=128 (anywhere "
+                             "on the command line)")
 
 
 def _config(args: argparse.Namespace):
@@ -44,34 +49,61 @@ def _config(args: argparse.Namespace):
         if args.resume and args.preset is None and saved.is_file():
             cfg = resolve(str(saved), args.overrides)
             cfg.preset = (yaml.safe_load(saved.read_text()) or {}).get("preset", "")
-            for key in ("dataset", "annotations", "features"):
-                if getattr(args, key, None) is not None:
-                    setattr(cfg.data, key, str(getattr(args, key)))
-            return cfg
+            return apply_data_arguments(cfg, args)
         return config_from_args(args)
     except DataError:
         raise
     except (ValueError, TypeError, OSError, yaml.YAMLError) as exc:  # unknown key, bad value, bad YAML
-        raise DataError(f"config: {exc}") from None
+        from ..cli import describe_error
+
+        raise DataError(f"config: {describe_error(exc)}") from None
+
+
+def _remove_unfinished(out: Path) -> None:
+    """Remove what a run that failed before its first checkpoint wrote in a folder it created."""
+    if not out.is_dir() or any(out.glob("*.pt")):
+        return
+    for name in _EARLY_FILES:
+        with contextlib.suppress(OSError):
+            (out / name).unlink()
+    with contextlib.suppress(OSError):
+        out.rmdir()  # only when nothing else is in it
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..files import check_output_dir
     from ..train.loop import NonFiniteLoss, train
+    from ..utils import check_device
 
+    out = check_output_dir(args.out, "--out")  # a file, a read-only place: before anything
     cfg = _config(args)
     if args.word_vectors:
         cfg.data.word_vectors = args.word_vectors
     if args.quiet:
         cfg.train.progress = False
     if args.checkpoint_every is not None:
-        if args.checkpoint_every < 0:
-            raise DataError("--checkpoint-every must be >= 0 (0: at epoch ends only)")
         cfg.train.checkpoint_every = args.checkpoint_every
+    check_device(cfg.train.device, "train.device")
+    # the inputs exist (their contents are checked as they are read, still before training)
+    for key, option in (("annotations", "--annotations"), ("features", "--features"),
+                        ("word_vectors", "--word-vectors")):
+        value = getattr(cfg.data, key)
+        if value:
+            check_input(value, f"{option} (data.{key})", folder_ok=key != "word_vectors")
+        elif key != "word_vectors":
+            raise DataError(f"no {key} given: pass {option} PATH (or data.{key}=PATH)")
+    created = not out.exists()
     try:
-        summary = train(cfg, args.out, resume=args.resume, overwrite=args.overwrite)
+        summary = train(cfg, out, resume=args.resume, overwrite=args.overwrite)
     except NonFiniteLoss as exc:
+        if created:
+            _remove_unfinished(out)
         print(f"ms2d train: error: training diverged: {exc}", file=sys.stderr)
         return 3
+    except BaseException:
+        if created:
+            _remove_unfinished(out)
+        raise
     best = summary["best"]
     if best:
         print(f"best epoch {best['epoch']}: val {best['metric']}={best['score']:.2f} -> {args.out}/best.pt")

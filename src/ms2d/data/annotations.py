@@ -46,9 +46,11 @@ JSONL schema (one JSON object per line; blank lines are skipped)
     Video duration in seconds, finite and > 0.
 ``"windows"`` : list of ``[start, end]``, optional
     Ground-truth moment(s) in seconds from the video start. Absent, ``null`` or ``[]`` means
-    no boundary (weakly supervised training needs none). At most one window per record
+    no boundary (weakly supervised training needs none; a split that is evaluated, the
+    validation and test splits, needs one on every record). At most one window per record
     (write one record per moment otherwise). ``0 <= start < end``; an ``end`` beyond
-    ``duration`` is clamped to it and counted.
+    ``duration`` is clamped to it and counted; a window that starts at or after the end of the
+    video is an error.
 ``"meta"`` : anything, optional
     Free-form; ignored by the reader. Any other key is an error (it catches typos such as
     ``"window"``).
@@ -68,7 +70,8 @@ Protocols (the ``protocol`` argument)
     The truncated protocol of the SCN/CNM/CPL lineage: keep only pairs with
     ``end <= duration`` (and ``start < end``): 3,158 test and 10,602 train pairs.
 ``"strict"`` (the only protocol of the JSONL format)
-    ``start >= end`` is an error; ``end > duration`` is clamped and counted.
+    ``start >= end`` is an error, and so is a window wholly beyond the video
+    (``start >= duration``); ``end > duration`` is clamped and counted.
 
 Report keys (``Annotations.report``; all integers)
 --------------------------------------------------
@@ -82,23 +85,24 @@ to the duration; ``clamped_start``: kept pairs whose negative start was clamped 
 left to the other side (of the carve-out, or the videos of an explicit val file; not part of
 ``raw``); ``non_ascii``: kept sentences with non-ASCII characters (allowed);
 ``no_window``: kept queries without a ground-truth window; ``videos``: distinct kept videos.
+``Annotations.examples`` maps each non-zero count key (but ``raw``, ``kept``, ``videos``,
+``non_ascii``) to the first record it counts (``"FILE: line N"``), for messages.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import io
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..files import atomic_write_text
 from .records import DataError, Query
 
 DATASETS: tuple[str, ...] = ("charades-sta", "activitynet-captions", "cpl", "jsonl")
@@ -132,6 +136,7 @@ class Annotations:
     source: str
     protocol: str
     report: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, str] = field(default_factory=dict)  # report key -> first record
 
     def __len__(self) -> int:
         return len(self.queries)
@@ -475,10 +480,17 @@ def _read_jsonl(path: Path) -> list[_Raw]:
 # protocol + report
 
 
-def _apply(raws: Iterable[_Raw], protocol: str) -> tuple[list[Query], dict[str, int]]:
+def _apply(raws: Iterable[_Raw], protocol: str
+           ) -> tuple[list[Query], dict[str, int], dict[str, str]]:
     rep = dict.fromkeys(REPORT_KEYS, 0)
+    examples: dict[str, str] = {}
     seen: dict[str, str] = {}
     out: list[Query] = []
+
+    def count(key: str, where: str) -> None:
+        rep[key] += 1
+        examples.setdefault(key, where)
+
     for r in raws:
         if r.qid in seen:
             raise DataError(
@@ -492,24 +504,33 @@ def _apply(raws: Iterable[_Raw], protocol: str) -> tuple[list[Query], dict[str, 
         if window is not None:
             s, e = window
             if protocol == "cpl" and e > r.duration:
-                rep["dropped_end_gt_duration"] += 1
+                count("dropped_end_gt_duration", r.where)
                 continue
+            if protocol == "strict" and s >= r.duration:
+                raise DataError(
+                    f"{r.where}: window [{s!r}, {e!r}] lies wholly beyond the video, which "
+                    f"lasts {r.duration!r} s. Fix: correct the times or the duration, or drop "
+                    "'windows' if the boundary is unknown."
+                )
             if s < 0:
                 s, clamped_s = 0.0, True
             if e > r.duration:
                 e, clamped_e = r.duration, True
             if s >= e:
-                rep["dropped_start_ge_end"] += 1
+                count("dropped_start_ge_end", r.where)
                 continue
             window = (s, e)
-        rep["clamped_start"] += clamped_s
-        rep["clamped_end"] += clamped_e
+        if clamped_s:
+            count("clamped_start", r.where)
+        if clamped_e:
+            count("clamped_end", r.where)
         rep["non_ascii"] += not r.sentence.isascii()
-        rep["no_window"] += window is None
+        if window is None:
+            count("no_window", r.where)
         out.append(Query(r.qid, r.vid, r.sentence, r.duration, window))
     rep["kept"] = len(out)
     rep["videos"] = len({q.vid for q in out})
-    return out, rep
+    return out, rep, examples
 
 
 def _val_videos(vids: Iterable[str], val_fraction: float, seed: int) -> set[str]:
@@ -622,9 +643,9 @@ def read_annotations(
         side = [r for r in raws if (r.vid in val_vids) == want_val]
         held_out = len(raws) - len(side)
         raws = side
-    queries, report = _apply(raws, protocol)
+    queries, report, examples = _apply(raws, protocol)
     report["held_out"] = held_out
-    return Annotations(queries, source, protocol, report)
+    return Annotations(queries, source, protocol, report, examples)
 
 
 # --------------------------------------------------------------------------------------------
@@ -633,23 +654,6 @@ def read_annotations(
 
 def _fmt_num(x: float) -> str:
     return repr(float(x))  # shortest text that reads back to the same float
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _need_windows(queries: Sequence[Query], fmt: str) -> None:
@@ -712,11 +716,11 @@ def write_annotations(
     paths = output_paths(fmt, path, split)
     if fmt == "jsonl":
         text = "".join(json.dumps(q.to_dict(), ensure_ascii=False) + "\n" for q in queries)
-        _atomic_write(paths[0], text)
+        atomic_write_text(paths[0], text)
     elif fmt == "cpl":
         _need_windows(queries, fmt)
         recs = [[q.vid, q.duration, list(q.window or ()), q.sentence] for q in queries]
-        _atomic_write(paths[0], json.dumps(recs, ensure_ascii=False))
+        atomic_write_text(paths[0], json.dumps(recs, ensure_ascii=False))
     elif fmt == "activitynet-captions":
         _need_windows(queries, fmt)
         durs = _durations(queries, fmt)
@@ -727,7 +731,7 @@ def write_annotations(
             )
             entry["timestamps"].append(list(q.window or ()))
             entry["sentences"].append(q.sentence)
-        _atomic_write(paths[0], json.dumps(data, ensure_ascii=False))
+        atomic_write_text(paths[0], json.dumps(data, ensure_ascii=False))
     else:
         _need_windows(queries, fmt)
         durs = _durations(queries, fmt)
@@ -741,14 +745,14 @@ def write_annotations(
                 raise DataError(f"query {q.qid!r}: the sentence contains a line break.")
             s, e = q.window or (0.0, 0.0)
             lines.append(f"{q.vid} {_fmt_num(s)} {_fmt_num(e)}##{q.sentence}\n")
-        _atomic_write(paths[0], "".join(lines))
+        atomic_write_text(paths[0], "".join(lines))
         if len(paths) > 1:
             buf = io.StringIO()
             w = csv.writer(buf, lineterminator="\n")
             w.writerow(["id", "length"])
             for vid, d in durs.items():
                 w.writerow([vid, _fmt_num(d)])
-            _atomic_write(paths[1], buf.getvalue())
+            atomic_write_text(paths[1], buf.getvalue())
     return paths
 
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .records import DataError
+from .records import DataError, DataWarning
 
 _CORRUPT_FIX = "The file is corrupt or truncated; re-download (or re-extract) it."
 
@@ -79,6 +79,16 @@ class FeatureStore:
         arr, where = self._read(vid)
         return self._validate(arr, vid, where)
 
+    def num_clips(self, vid: str) -> int | None:
+        """The number of clips ``T`` of ``vid`` from the file's metadata, without reading the
+        features (None when the layout cannot tell, or the entry is unreadable: :meth:`get`
+        reports that)."""
+        try:
+            shape = self._shape(vid)
+        except (DataError, OSError, ValueError, RuntimeError, KeyError, TypeError):
+            return None
+        return int(shape[0]) if shape and len(shape) == 2 else None
+
     def describe(self) -> str:
         return f"{self._kind} at {self.path}: {len(self):,} videos, dim {self.dim}"
 
@@ -97,6 +107,9 @@ class FeatureStore:
     # -- for subclasses ----------------------------------------------------------------------
     def _read(self, vid: str) -> tuple[Any, str]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _shape(self, vid: str) -> tuple[int, ...] | None:
+        return None
 
     def _unknown(self, vid: object) -> DataError:
         hint = ""
@@ -169,6 +182,9 @@ class _HDF5Store(FeatureStore):
 
     def _dataset(self, vid: str) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _shape(self, vid: str) -> tuple[int, ...] | None:
+        return tuple(self._dataset(vid).shape)
 
     def _read(self, vid: str) -> tuple[Any, str]:
         where = str(self.path)
@@ -268,6 +284,10 @@ class NpyDirStore(FeatureStore):
     def _read(self, vid: str) -> tuple[Any, str]:
         f = self._files[vid]
         return _load_npy(f, vid), str(f)
+
+    def _shape(self, vid: str) -> tuple[int, ...] | None:
+        f = self._files[vid]
+        return tuple(_load_npy(f, vid, header_only=True).shape) if f.suffix == ".npy" else None
 
 
 def _load_npy(f: Path, vid: str, *, header_only: bool = False) -> np.ndarray:
@@ -430,7 +450,50 @@ def check_coverage(store: FeatureStore, vids: Iterable[str]) -> None:
     )
 
 
+#: a video whose clips per second differ from the expected rate by more than this factor, either
+#: way, is counted in :func:`check_clip_counts`' warning (real extractors vary by up to ~4x
+#: with the videos' frame rates)
+CLIP_RATE_FACTOR = 8.0
+
+
+def check_clip_counts(store: FeatureStore, queries: Iterable[Any], clip_seconds: float = 0.0,
+                      split: str = "") -> int:
+    """Warn (:class:`DataWarning`) about videos whose number of clips does not fit their
+    annotated duration: 1 clip, or a clip rate more than :data:`CLIP_RATE_FACTOR` times off the
+    expected one (``1 / clip_seconds`` when known, else the median over these videos). Such
+    features were extracted from another video, at another rate, or cut short. Reads only the
+    files' metadata. Returns the number of videos warned about."""
+    import warnings
+
+    durations: dict[str, float] = {}
+    for q in queries:
+        durations.setdefault(q.vid, float(q.duration))
+    counts = {v: store.num_clips(v) for v in durations if v in store}
+    rates = {v: t / durations[v] for v, t in counts.items() if t and durations[v] > 0}
+    if not rates:
+        return 0
+    expected = 1.0 / clip_seconds if clip_seconds and clip_seconds > 0 else float(
+        np.median(list(rates.values())))
+    bad = sorted(v for v, r in rates.items()
+                 if (counts[v] == 1 and durations[v] * expected >= 2)
+                 or r > expected * CLIP_RATE_FACTOR or r < expected / CLIP_RATE_FACTOR)
+    if bad:
+        shown = "; ".join(f"{v!r}: {counts[v]:,} clip(s) for {durations[v]:g} s" for v in bad[:3])
+        where = f" of split {split}" if split else ""
+        basis = (f"{clip_seconds:g} s per clip" if clip_seconds and clip_seconds > 0
+                 else "the median of these videos")
+        warnings.warn(DataWarning(
+            f"{len(bad):,} of {len(rates):,} videos{where} have a number of clips that does not "
+            f"fit their annotated duration ({shown}{' ...' if len(bad) > 3 else ''}; expected "
+            f"about {expected:.3g} clip(s) per second, {basis}) in {store.path}. They are used "
+            "as they are; check that these features belong to these videos and were extracted "
+            "at the same rate"), stacklevel=2)
+    return len(bad)
+
+
 __all__ = [
+    "CLIP_RATE_FACTOR",
+    "check_clip_counts",
     "FeatureStore",
     "FlatHDF5Store",
     "GroupedHDF5Store",

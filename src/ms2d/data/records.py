@@ -9,6 +9,12 @@ class DataError(ValueError):
     """Bad input data. The message names the file, the record and the fix."""
 
 
+class DataWarning(UserWarning):
+    """Questionable input data that ms2d uses anyway (records dropped or clamped by the
+    dataset's protocol, clip counts far from the video's duration); the message says how many,
+    where the first one is, and what was done. ``ms2d`` prints it as ``ms2d CMD: warning:``."""
+
+
 @dataclass(frozen=True)
 class Query:
     """One (video, sentence) pair.

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..files import atomic_path
 from ..video.decode import INSTALL_HINT, VIDEO_EXTENSIONS
 
 if TYPE_CHECKING:
@@ -82,9 +83,8 @@ class VideoLibrary:
             while dest.exists():
                 dest = self.upload_dir / f"{Path(name).stem}-{n}{Path(name).suffix}"
                 n += 1
-            tmp = dest.with_name(f".{dest.name}.part")
-            stream.save(str(tmp))
-            os.replace(tmp, dest)
+            with atomic_path(dest) as tmp:
+                stream.save(str(tmp))
             return self._add(dest, True)
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -287,20 +286,6 @@ def save_predictions(
         row = {"qid": qid, "pred_windows": arr.tolist()}
         lines.append(json.dumps(row, ensure_ascii=False, allow_nan=False))
 
-    dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            # mkstemp creates 0600 files; keep an existing file's mode, else the usual 0644.
-            os.chmod(tmp, dest.stat().st_mode & 0o777 if dest.exists() else 0o644)
-            fh.write("".join(line + "\n" for line in lines))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    from ..files import atomic_write_text
+
+    atomic_write_text(path, "".join(line + "\n" for line in lines))

@@ -1,42 +1,85 @@
-"""The model's typed configuration: a plain dataclass, saved in every checkpoint as a dict."""
+"""The model's typed configuration: a plain dataclass, saved in every checkpoint as a dict.
+
+A field whose values are limited is declared with :func:`ms2d.settings.setting` (its allowed
+values or range next to its default); :meth:`ModelConfig.validate` checks every field.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+
+from ..settings import check_fields, raise_problems, setting
+
+#: upper bounds that catch a typo (an extra zero or two) before torch tries to allocate it
+MAX_WIDTH = 65_536  # feature, hidden, word and caption widths
+MAX_MAP = 1_024  # map sizes N (a 1024 x 1024 map per query is already beyond any GPU)
+
+
+def _odd(k: int) -> str | None:
+    return None if k % 2 == 1 else "must be odd (the maps are convolved with same padding)"
 
 
 @dataclass
 class ModelConfig:
     """Every architecture knob. Defaults are the paper's settings (METHOD.md section 6)."""
 
-    feature_dim: int = 500  # input clip-feature dimension (C3D PCA 500 on ActivityNet)
-    hidden: int = 512  # d_v = d_T = d
-    vocab_size: int = 0  # set from the training vocabulary
-    word_dim: int = 300  # GloVe 300-d
-    text_encoder: str = "bilstm"  # "bilstm" (paper: 3-layer BiLSTM) or "bow" (mean of words)
-    text_layers: int = 3
-    scales: tuple[int, ...] = (64, 24, 4)  # N_j of the multi-scale maps (paper, ActivityNet)
-    dense_until: int = 16  # maps larger than this are sampled sparsely (2D-TAN rule)
+    # input clip-feature dimension (C3D PCA 500 on ActivityNet)
+    feature_dim: int = setting(500, min=1, max=MAX_WIDTH)
+    hidden: int = setting(512, min=1, max=MAX_WIDTH)  # d_v = d_T = d
+    vocab_size: int = setting(0, min=0)  # set from the training vocabulary
+    word_dim: int = setting(300, min=1, max=MAX_WIDTH)  # GloVe 300-d
+    # bilstm (the paper: a 3-layer BiLSTM) or bow (mean of the words)
+    text_encoder: str = setting("bilstm", choices=("bilstm", "bow"))
+    text_layers: int = setting(3, min=1, max=100)
+    # N_j of the multi-scale maps (paper, ActivityNet)
+    scales: tuple[int, ...] = setting((64, 24, 4), nonempty=True, min=1, max=MAX_MAP)
+    dense_until: int = setting(16, min=1)  # maps larger than this are sampled sparsely (2D-TAN rule)
     fusion_norm: bool = True  # l2-normalise the Hadamard product over channels (paper)
-    conv_layers: int = 8
-    kernel: int = 5
+    conv_layers: int = setting(8, min=0, max=1000)
+    kernel: int = setting(5, min=1, max=MAX_MAP, check=_odd)
     share_conv: bool = True  # one conv stack for all scales
-    conv_impl: str = "auto"  # "dense", "diagonal"/"banded" (valid cells only), "auto" (where it pays)
-    dropout: float = 0.1
+    # dense; diagonal / banded (valid cells only); auto (sparse where it pays)
+    conv_impl: str = setting("auto", choices=("auto", "dense", "diagonal", "banded"))
+    dropout: float = setting(0.1, min=0, lt=1)
     # Moments evaluation module (training only)
-    top_k: int = 10
-    caption_hidden: int = 1024
-    caption_input: str = "visual_mean"  # "visual" (max-pooled F^j), "visual_mean" (span mean), "cross" (F_cro, the paper)
-    caption_fusion: str = "concat"  # "concat" or "product"
+    top_k: int = setting(10, min=1)
+    caption_hidden: int = setting(1024, min=1, max=MAX_WIDTH)
+    # visual (max-pooled F^j), visual_mean (span mean), cross (F_cro, the paper)
+    caption_input: str = setting("visual_mean",
+                                 choices=("visual", "visual_mean", "feature_mean", "cross"))
+    caption_fusion: str = setting("concat", choices=("concat", "product"))
     caption_shared_dropout: bool = True  # one dropout mask per query for all its candidates
-    word_mask: float = 0.6  # share of teacher-forcing input words replaced by <mask>
+    # share of teacher-forcing input words replaced by <mask>
+    word_mask: float = setting(0.6, min=0, max=1)
     caption_complement: bool = False  # also caption the rest of the video (for contrast labels)
     caption_video: bool = False  # also reconstruct from the whole video (L_rec only, no label)
     caption_negative: bool = False  # also caption another video of the batch (a contrast target)
-    explore: int = 10  # extra random candidates per scale (0 = only the top-K, the paper; -1 = every valid cell)
-    teacher: str = "paper"  # "paper" (top-K, RG-BCE labels) or "contrast" (ms2d's own; see MS2D.contrast_moments)
-    caption_decoder: str = "lstm"  # "lstm" (the paper's two layers) or "bias" (LM + candidate word bias)
-    feature_norm: str = "none"  # "none" (the paper) or "standard" (training-split statistics per dim)
+    # extra random candidates per scale (0 = only the top-K, the paper; -1 = every valid cell)
+    explore: int = setting(10, min=-1, max=100_000)
+    # paper (top-K, RG-BCE labels) or contrast (ms2d's own; see MS2D.contrast_moments)
+    teacher: str = setting("paper", choices=("paper", "contrast"))
+    # lstm (the paper's two layers) or bias (LM + a per-candidate word bias)
+    caption_decoder: str = setting("lstm", choices=("lstm", "bias"))
+    # none (the paper) or standard (training-split statistics per dimension)
+    feature_norm: str = setting("none", choices=("none", "standard"))
+
+    def problems(self, section: str = "model") -> list[str]:
+        """One message per field (or pair of fields) that is not allowed."""
+        problems = check_fields(self, section)
+        spans = ("visual_mean", "feature_mean")
+        if self.caption_complement and self.caption_input not in spans:
+            problems.append(f"{section}.caption_complement=true needs {section}.caption_input="
+                            f"visual_mean or feature_mean (got {self.caption_input!r})")
+        if self.teacher == "contrast" and self.caption_input not in spans:
+            problems.append(f"{section}.teacher=contrast needs {section}.caption_input="
+                            f"visual_mean or feature_mean (got {self.caption_input!r})")
+        return problems
+
+    def validate(self) -> ModelConfig:
+        """Raise :class:`ms2d.settings.ConfigError` naming every field that is not allowed;
+        return the config itself when all are fine."""
+        raise_problems(self.problems())
+        return self
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -50,9 +93,9 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"unknown model config keys: {sorted(unknown)}")
         d = dict(d)
-        if "scales" in d:
-            d["scales"] = tuple(int(s) for s in d["scales"])
-        return cls(**d)
+        if isinstance(d.get("scales"), (list, tuple)):
+            d["scales"] = tuple(d["scales"])
+        return cls(**d).validate()
 
 
 __all__ = ["ModelConfig"]

@@ -24,6 +24,7 @@ from ..data.dataset import MomentDataset, collate
 from ..data.records import DataError, Query
 from ..data.vocab import Vocab
 from ..eval.metrics import compute_metrics
+from ..files import check_output_dir
 from ..inference import candidate_table, flat_scores, rank_moments
 from ..losses import (
     best_reconstruction_loss,
@@ -36,7 +37,7 @@ from ..losses import (
 from ..models import MS2D, model_config
 from ..models.maps import cell_times
 from ..utils import atomic_write_text, pick_device
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, load_weights, save_checkpoint
 from .data import build_vocab, load_splits
 
 
@@ -180,6 +181,7 @@ _RUN_FILES = ("best.pt", "last.pt", "history.json", "summary.json")
 
 
 def _prepare_out(out: Path, resume: bool, overwrite: bool, log=print) -> None:
+    check_output_dir(out, "--out")  # a file, a read-only place: refused before any work
     if resume and overwrite:
         raise FileExistsError("--resume and --overwrite contradict each other: pass one of them")
     existing = [p.name for p in (out.glob("*.pt") if out.exists() else [])]
@@ -201,7 +203,8 @@ def _prepare_out(out: Path, resume: bool, overwrite: bool, log=print) -> None:
         for n in gone:
             (out / n).unlink()
         log(f"--overwrite: removed the previous run's {', '.join(gone)} from {out}")
-    out.mkdir(parents=True, exist_ok=True)
+    # the folder itself is made by the run's first write (config.yaml, once the data is read),
+    # so a run that fails on its inputs leaves no empty folder behind
 
 
 def _load_resume_state(out: Path) -> dict:
@@ -348,7 +351,8 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
     and ``last.pt`` (for ``resume``). Returns a summary dict (also written to ``summary.json``)."""
     tc = cfg.train
     out = Path(out_dir)
-    rank, world, device = _distributed(pick_device(tc.device))
+    cfg.validate()  # every setting and the device, before any file or data is touched
+    rank, world, device = _distributed(pick_device(tc.device, "train.device"))
     main = rank == 0  # only rank 0 writes the run folder and logs
     if not main:
         log = _silent
@@ -418,7 +422,7 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
             f"({tc.batch_size // world} per process)")
     start_epoch, best, history, resume_step = 0, None, [], 0
     if state is not None:
-        model.load_state_dict(state["model"])
+        load_weights(model, state, out / "last.pt")
         opt.load_state_dict(state["optimizer"])
         start_epoch, best, history = state["epoch"], state.get("best"), state.get("history", [])
         resume_step = int(state.get("step", 0))  # > 0: a mid-epoch checkpoint
@@ -628,7 +632,7 @@ def load_model(path, device: str | torch.device = "cpu") -> tuple[MS2D, Vocab, d
     ckpt = load_checkpoint(path, map_location=device)
     cfg = Config.from_dict(ckpt["config"])
     model = MS2D(cfg.model)
-    model.load_state_dict(ckpt["model"])
+    load_weights(model, ckpt, path)
     model.to(device).eval()
     return model, Vocab.from_list(ckpt["vocab"]), ckpt
 

@@ -22,6 +22,7 @@ goes on.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -211,12 +212,22 @@ def _video_ids(paths: list[Path]) -> dict[str, Path]:
     return ids
 
 
-def _open_output(out: Path, spec: FeatureSpec) -> Any:
+def _write_sidecar(out: Path, spec: FeatureSpec) -> None:
+    from ..files import atomic_write_text
+
+    atomic_write_text(spec_path(out), json.dumps(
+        {**spec.to_dict(), "ms2d_version": __version__, "layout": "flat-hdf5"}, indent=2))
+
+
+def _open_output(out: Path, spec: FeatureSpec, *, new: bool = False) -> Any:
+    """Open (or create) ``out`` for writing features of ``spec`` and write the spec's sidecar
+    JSON; ``new``: ``out`` is a fresh temporary file, created empty (no sidecar: the caller
+    writes it for the final name once the file is complete)."""
     import h5py
 
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        f = h5py.File(out, "a")
+        f = h5py.File(out, "w" if new else "a")
     except OSError as exc:
         raise DataError(f"{out}: cannot open it for writing ({exc}). If another ms2d extract is "
                         "writing it, wait for it or use --shard with separate outputs.") from None
@@ -237,10 +248,8 @@ def _open_output(out: Path, spec: FeatureSpec) -> Any:
             f.attrs[k] = v
         f.attrs["ms2d_version"] = __version__
         f.flush()
-    from ..utils import atomic_write_text
-
-    atomic_write_text(spec_path(out), json.dumps({**spec.to_dict(), "ms2d_version": __version__,
-                                                  "layout": "flat-hdf5"}, indent=2))
+    if not new:
+        _write_sidecar(out, spec)
     return f
 
 
@@ -322,12 +331,43 @@ def extract_features(
     return report
 
 
+def _check_part(path: Path, h5py: Any) -> None:
+    """Open a file to merge and read every complete video's metadata: a missing, truncated or
+    foreign file is a ``DataError`` before the output is touched."""
+    if not path.exists():
+        raise DataError(f"{path}: not found. Fix: check the path (a shard is written as "
+                        "FEATURES.shardIofN.hdf5)")
+    if path.is_dir():
+        raise DataError(f"{path} is a folder; give the feature files (.hdf5) to merge")
+    try:
+        with h5py.File(path, "r") as src:
+            for vid in src:
+                if src[vid].attrs.get("complete", False):
+                    _ = src[vid].shape, src[vid].dtype
+    except (OSError, RuntimeError, KeyError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read it as an HDF5 feature file ({exc}). The file is "
+                        "corrupt or truncated (an interrupted shard?); extract it again "
+                        "(ms2d extract ... --shard I/N) before merging") from None
+
+
 def merge_feature_files(parts: list[str | os.PathLike[str]], out: str | os.PathLike[str]) -> int:
     """Merge feature files written by ``ms2d extract`` (e.g. shards) into ``out``; all must have
-    the same spec. Returns the number of videos copied (ids already in ``out`` are kept)."""
+    the same spec. Returns the number of videos copied (ids already in ``out`` are kept).
+
+    Every input is opened and checked first; a new ``out`` is written to a temporary file and
+    renamed when complete, and the videos copied into an existing ``out`` are removed again if
+    the merge fails, so a failed merge leaves no partial output."""
     import h5py
 
-    specs = {str(p): read_feature_spec(p) for p in parts}
+    from ..files import atomic_path
+
+    paths = [Path(p) for p in parts]
+    out = Path(out)
+    for p in paths:
+        _check_part(p, h5py)
+        if p.resolve() == out.resolve():
+            raise DataError(f"{p} is both an input and --out; merge into another file")
+    specs = {str(p): read_feature_spec(p) for p in paths}
     missing = [p for p, s in specs.items() if s is None]
     if missing:
         raise DataError(f"{', '.join(missing)}: not written by ms2d extract (no feature spec)")
@@ -335,20 +375,40 @@ def merge_feature_files(parts: list[str | os.PathLike[str]], out: str | os.PathL
     for p, s in specs.items():
         if FeatureSpec.from_dict(s) != first:  # type: ignore[arg-type]
             raise DataError(f"{p} has spec {s}, unlike {first.to_dict()}; cannot merge")
-    copied = 0
-    dst = _open_output(Path(out), first)
-    try:
-        for p in parts:
-            with h5py.File(p, "r") as src:
-                for vid in src:
-                    if vid in dst or not src[vid].attrs.get("complete", False):
-                        continue
-                    src.copy(src[vid], dst, name=vid)
-                    copied += 1
-            dst.flush()
-    finally:
-        dst.close()
-    return copied
+
+    def copy_into(dst: Any) -> list[str]:
+        copied: list[str] = []
+        try:
+            for p in paths:
+                with h5py.File(p, "r") as src:
+                    for vid in src:
+                        if vid in dst or not src[vid].attrs.get("complete", False):
+                            continue
+                        src.copy(src[vid], dst, name=vid)
+                        copied.append(vid)
+                dst.flush()
+        except (OSError, RuntimeError, KeyError, ValueError) as exc:
+            for vid in copied:  # an existing --out gets back what it held
+                with contextlib.suppress(Exception):
+                    del dst[vid]
+            raise DataError(f"{p}: cannot copy its features ({exc}); the file is corrupt or "
+                            f"truncated; extract it again. {out} was left as it was") from None
+        return copied
+
+    if out.exists():
+        dst = _open_output(out, first)
+        try:
+            return len(copy_into(dst))
+        finally:
+            dst.close()
+    with atomic_path(out) as tmp:
+        dst = _open_output(tmp, first, new=True)
+        try:
+            n = len(copy_into(dst))
+        finally:
+            dst.close()
+    _write_sidecar(out, first)
+    return n
 
 
 __all__ = [

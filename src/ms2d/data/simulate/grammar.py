@@ -21,9 +21,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -32,6 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ... import __version__
+from ...files import atomic_path
 from .moments import MOMENT_SOURCES, draw_count, draw_duration, draw_window
 from .render import (
     FEATURE_KINDS,
@@ -695,25 +693,8 @@ def _features(
 # --------------------------------------------------------------------------------------------
 
 
-@contextmanager
-def _atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success it replaces ``path`` atomically."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _write_json(path: Path, obj, indent: int | None = None) -> None:
-    with _atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(obj, f, indent=indent, ensure_ascii=False)
             f.write("\n")
@@ -752,7 +733,7 @@ def simulate(
     total = sum(config.num_videos(s) for s in SPLITS)
     sample: list[np.ndarray] = []  # the first videos' features, for the feature statistics
     with (
-        _atomic_path(out / "features.hdf5") as tmp_h5,
+        atomic_path(out / "features.hdf5") as tmp_h5,
         h5py.File(tmp_h5, "w") as h5,
         tqdm(total=total, desc="simulate", unit="video", disable=not progress) as bar,
     ):

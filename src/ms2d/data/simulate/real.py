@@ -40,7 +40,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -49,6 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from ... import __version__
+from ...files import atomic_path
 from ..records import DataError, Query
 from ..text import tokenize
 from .grammar import SimConfig
@@ -480,15 +480,9 @@ def simulate_features(
         "world": cfg.world,
         **({"dataset_key": dataset_key} if layout == "grouped" else {}),
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
     clips = 0
     sample: list[np.ndarray] = []
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
+    with atomic_path(out) as tmp:
         with h5py.File(tmp, "w") as h5:
             h5.attrs["ms2d_simulation"] = json.dumps(params, sort_keys=True)
             for vid in tqdm(sorted(videos), desc="simulate-features", unit="video",
@@ -504,11 +498,6 @@ def simulate_features(
                 else:
                     h5.create_group(vid).create_dataset(dataset_key, data=feats,
                                                         track_times=False)
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return {
         **params,
         "path": str(out),
