@@ -22,6 +22,7 @@ from ms2d.config import Config
 from ms2d.data.dataset import MomentDataset, collate
 from ms2d.eval.metrics import iou_matrix
 from ms2d.inference import candidate_table
+from ms2d.models.maps import resample_weights
 from ms2d.models.ms2d import complement_mean, span_mean
 from ms2d.train.data import load_splits
 from ms2d.train.loop import load_model
@@ -29,26 +30,36 @@ from ms2d.train.loop import load_model
 
 @torch.no_grad()
 def teacher_report(model, queries, store, vocab, cfg: Config, batch_size: int = 32,
-                   complement_weight: float | None = None) -> dict:
+                   complement_weight: float | None = None, linear: bool = False) -> dict:
     """Best-span quality of the teacher (caption evidence) and of the student (map scores)."""
     model.eval()
     mc = model.cfg
     w = cfg.train.complement_weight if complement_weight is None else complement_weight
-    use_comp = mc.caption_complement if complement_weight is None else complement_weight > 0
+    use_comp = (mc.caption_complement or mc.teacher == "contrast") if complement_weight is None \
+        else complement_weight > 0
     frac, _ = candidate_table(mc.scales, model.masks("cpu"))
     ds = MomentDataset(queries, store, vocab, cfg.train.max_words)
     rows = {"teacher": [], "student": []}
     for i in range(0, len(ds), batch_size):
         batch = collate([ds[j] for j in range(i, min(i + batch_size, len(ds)))])
         seqs = model.segments(batch["feats"], batch["lengths"])
+        x = model.video.normalize(batch["feats"])
+        feat_seqs = [resample_weights(batch["lengths"], n, x.shape[1]).to(x.dtype) @ x
+                     for n in mc.scales]
         out = model(batch["feats"], batch["lengths"], batch["words"], batch["word_lengths"])
-        inputs, targets = model.caption_io(batch["words"], batch["word_lengths"])
+        inputs, targets = model.caption_io(batch["words"], batch["word_lengths"], masked=False)
         evid, stud = [], []
         for seq, lg, mask in zip(seqs, out["logits"], out["masks"]):
             idx = mask.flatten().nonzero()[:, 0][None].expand(seq.shape[0], -1)
-            src = seq if mc.caption_input != "cross" else None
+            src = seq if mc.caption_input == "visual_mean" else (feat_seqs[len(evid)] if mc.caption_input == "feature_mean" else None)
             if src is None:  # F_cro: the fused post-conv map of each cell
                 raise SystemExit("teacher_check needs a visual caption input (visual_mean)")
+            if linear:  # first order: -<d_q, mean(span) - mean(rest)>
+                d = model.caption.evidence_direction(inputs, targets, src.mean(1))  # [B, d]
+                diff = span_mean(src, idx) - complement_mean(src, idx)
+                evid.append(-(diff * d[:, None]).sum(-1))
+                stud.append(lg.flatten(1).gather(1, idx))
+                continue
             nll = model.caption(inputs, targets, span_mean(src, idx))
             if use_comp:
                 nll = nll - w * model.caption(inputs, targets, complement_mean(src, idx))

@@ -64,6 +64,20 @@ class CaptionModule(nn.Module):
                               reduction="none")
         return nll.view(b * c, -1).sum(-1).reshape(b, c)
 
+    def evidence_direction(self, inputs: torch.Tensor, targets: torch.Tensor,
+                           anchor: torch.Tensor) -> torch.Tensor:
+        """``bias`` decoder: the gradient of the sentence's log-likelihood with respect to the
+        candidate feature, at ``anchor [B, d]`` (the video's mean): ``[B, d]``. To first order,
+        a candidate ``x`` explains the sentence better than ``y`` by ``<direction, x - y>``."""
+        h1, _ = self.lstm1(self.drop(self.embedding(inputs)))
+        h1 = self.drop(h1)
+        gate = torch.sigmoid(self.gate(h1))  # [B, L, 1]
+        logits = self.out(h1) + gate * self.cand(anchor)[:, None]  # [B, L, V]
+        p = torch.softmax(logits, -1)
+        onehot = torch.zeros_like(p).scatter_(2, targets[..., None], 1.0)
+        weight = ((onehot - p) * gate * (targets != 0)[..., None]).sum(1)  # [B, V]
+        return weight @ self.cand.weight  # [B, d]
+
     def _bias_nll(self, h1: torch.Tensor, targets: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
         h1 = self.drop(h1)
         lm = self.out(h1)  # [B, L, V]
