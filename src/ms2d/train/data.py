@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..config import DataConfig
 from ..data.annotations import read_annotations
@@ -34,9 +35,26 @@ def load_split(cfg: DataConfig, split: str) -> tuple[list[Query], str, dict]:
     return ann.queries, ann.protocol, ann.report
 
 
+def default_features(cfg: DataConfig) -> str:
+    """The feature file to use when none is given: for ``dataset=simulated``, the
+    ``features.hdf5`` that ``ms2d simulate`` writes next to the annotations; else ``""``."""
+    if cfg.features or cfg.dataset != "simulated" or not cfg.annotations:
+        return cfg.features
+    folder = Path(cfg.annotations)
+    found = (folder if folder.is_dir() else folder.parent) / "features.hdf5"
+    return str(found) if found.is_file() else ""
+
+
 def load_splits(cfg: DataConfig, splits=("train", "val", "test")) -> Splits:
+    """The queries of ``splits``, the feature store and the reader reports. With no
+    ``cfg.features`` for a simulated dataset, the simulation's own ``features.hdf5`` is used
+    (and recorded in ``cfg``, so the run's config names it)."""
+    cfg.features = default_features(cfg)
     if not cfg.features:
-        raise DataError("no features given: pass --features FILE.hdf5 (or data.features=PATH)")
+        hint = (f" ({Path(cfg.annotations) / 'features.hdf5'} does not exist)"
+                if cfg.dataset == "simulated" and cfg.annotations else "")
+        raise DataError(f"no features given{hint}: pass --features FILE.hdf5 (or "
+                        "data.features=PATH)")
     out, protocol, reports = {}, "", {}
     for split in splits:
         out[split], protocol, reports[split] = load_split(cfg, split)
