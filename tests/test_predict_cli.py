@@ -140,7 +140,7 @@ def test_video_refused_for_checkpoint_of_other_features(checkpoint_variant, vide
     rc, out, err = run(["predict", "--checkpoint", ckpt, "--video", video_folder / "normal.mp4",
                         "-q", KNOWN_QUERIES[0], "--quiet"])
     assert rc == 2 and out == ""
-    assert "trained on 'i3d' features" in err and "cannot extract" in err
+    assert "'i3d' features, which ms2d cannot extract" in err and "ms2d extract" in err
     ckpt = checkpoint_variant(clip_seconds=0.5)
     rc, _, err = run(["predict", "--checkpoint", ckpt, "--video", video_folder / "normal.mp4",
                       "-q", KNOWN_QUERIES[0], "--quiet"])

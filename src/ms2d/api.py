@@ -179,11 +179,14 @@ class Retriever:
         if isinstance(video, VideoFeatures):
             diffs = spec_mismatch(self.feature_spec, video.spec)
             if diffs:
+                problem = self.raw_video_problem()
+                fix = (f"use a checkpoint trained on these features ({problem})" if problem else
+                       "extract the features with the checkpoint's extractor settings "
+                       f"({self.feature_spec}) or use a checkpoint trained on these features")
                 raise ValueError(
                     f"these video features do not match the checkpoint: {'; '.join(diffs)}. The "
-                    "model would silently get different features than it was trained on. Fix: "
-                    "extract the features with the checkpoint's extractor settings "
-                    f"({self.feature_spec}) or use a checkpoint trained on these features."
+                    f"model would silently get different features than it was trained on. Fix: "
+                    f"{fix}."
                 )
             if duration is None:
                 duration = video.duration
@@ -340,18 +343,15 @@ class Retriever:
         the checkpoint was trained on features that this extractor does not produce (name,
         dimension or clip length differ), before any decoding. Needs ``ms2d[video]``.
         """
-        from .video.backbones import backbone_dim, create_backbone, list_backbones
+        from .video.backbones import backbone_dim, create_backbone
         from .video.extract import extract_video
 
         spec = self.feature_spec
         name = backbone or str(spec.get("name", "unknown"))
-        if backbone is None and name not in list_backbones() and not name.startswith("custom:"):
-            raise ValueError(
-                f"this checkpoint was trained on {name!r} features ({spec['dim']}-d), which "
-                f"ms2d cannot extract from raw video (its backbones: {', '.join(list_backbones())}). "
-                "Fix: pass features of that extractor to predict(), or train on features from "
-                "`ms2d extract` (then data.feature_name / data.clip_seconds record its spec)."
-            )
+        if backbone is None:
+            problem = self.raw_video_problem()
+            if problem:
+                raise ValueError(problem)
         clip = float(clip_seconds or spec.get("clip_seconds") or 1.0)
         rate = float(fps or spec.get("fps") or 2.0)
         wanted = {"name": name, "dim": backbone_dim(name) or spec["dim"], "clip_seconds": clip}
@@ -372,6 +372,36 @@ class Retriever:
             feats, duration, _ = extract_video(path, bb, fps=rate, clip_seconds=clip,
                                                batch_size=batch_size, on_frames=bar.update)
         return VideoFeatures(feats, duration, got, source=str(path))
+
+    def raw_video_problem(self) -> str | None:
+        """Why this checkpoint cannot search raw video files, or ``None`` when it can.
+
+        A checkpoint can search video files when its features came from an extractor that
+        ``ms2d extract`` runs (a backbone name, or ``custom:<file>``). Checkpoints trained on
+        the simulated benchmark, or on features of an extractor ms2d does not have (C3D,
+        I3D ...), rank moments only in features of that kind.
+        """
+        from .video.backbones import list_backbones
+
+        spec = self.feature_spec
+        name = str(spec.get("name", "unknown"))
+        if name in list_backbones() or name.startswith("custom:"):
+            return None
+        dim = f"{spec['dim']}-d"
+        if name == "simulated":
+            what = (f"{dim} simulated features, which no video produces (the built-in "
+                    "benchmark's stand-in for real features)")
+        elif name in ("", "unknown"):
+            what = f"{dim} features of an unrecorded extractor (data.feature_name was not set)"
+        else:
+            what = f"{dim} {name!r} features, which ms2d cannot extract from video files"
+        return (
+            f"this checkpoint was trained on {what}, so it cannot search video files: it ranks "
+            "moments only in precomputed features of that kind (ms2d predict --features FILE "
+            "--video-id VID). Fix: to search your own videos, extract their features with "
+            "`ms2d extract` (default backbone efficientnet-lite0) and train on them: see "
+            "docs/own-videos.md"
+        )
 
     def _extractor_mismatch(self, diffs: list[str]) -> str:
         return (
