@@ -73,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"ms2d train: error: training diverged: {exc}", file=sys.stderr)
         return 3
     best = summary["best"]
-    if best:
+    if best and best.get("score") is not None:
         print(f"best epoch {best['epoch']}: val {best['metric']}={best['score']:.2f} -> {args.out}/best.pt")
+    elif best:
+        print(f"no validation windows: best.pt is the model after epoch {best['epoch']} -> "
+              f"{args.out}/best.pt")
     return 130 if summary["interrupted"] else 0

@@ -45,10 +45,25 @@ def default_features(cfg: DataConfig) -> str:
     return str(found) if found.is_file() else ""
 
 
-def load_splits(cfg: DataConfig, splits=("train", "val", "test")) -> Splits:
+# file names a split may have in an annotation folder, per format (absent: always there)
+_SPLIT_FILES = {"jsonl": ("{}.jsonl",), "cpl": ("{}.json", "{}_data.json"),
+                "activitynet-captions": ("{}.json",)}
+
+
+def split_missing(cfg: DataConfig, split: str) -> bool:
+    """True when the annotation folder has no file for ``split`` (e.g. no ``val.jsonl``)."""
+    folder = Path(cfg.annotations)
+    names = _SPLIT_FILES.get(cfg.dataset)
+    if not names or not folder.is_dir():
+        return False
+    return not any((folder / n.format(split)).is_file() for n in names)
+
+
+def load_splits(cfg: DataConfig, splits=("train", "val", "test"), optional=()) -> Splits:
     """The queries of ``splits``, the feature store and the reader reports. With no
     ``cfg.features`` for a simulated dataset, the simulation's own ``features.hdf5`` is used
-    (and recorded in ``cfg``, so the run's config names it)."""
+    (and recorded in ``cfg``, so the run's config names it). A split named in ``optional``
+    whose file is absent from the annotation folder is empty instead of an error."""
     cfg.features = default_features(cfg)
     if not cfg.features:
         hint = (f" ({Path(cfg.annotations) / 'features.hdf5'} does not exist)"
@@ -57,6 +72,9 @@ def load_splits(cfg: DataConfig, splits=("train", "val", "test")) -> Splits:
                         "data.features=PATH)")
     out, protocol, reports = {}, "", {}
     for split in splits:
+        if split in optional and split_missing(cfg, split):
+            out[split], reports[split] = [], {}
+            continue
         out[split], protocol, reports[split] = load_split(cfg, split)
     if cfg.train_subset and "train" in out:
         out["train"] = out["train"][: cfg.train_subset]

@@ -140,7 +140,7 @@ def evaluate_queries(model, queries: list[Query], store, vocab, cfg: Config, dev
     ds = MomentDataset(queries, store, vocab, cfg.train.max_words)
     loader = _eval_loader(ds, cfg.train.batch_size, cfg.train.num_workers, device.type == "cuda")
     preds = predict(model, loader, device, top_n=5, nms=cfg.train.nms, progress=progress)
-    gts = np.array([q.window for q in queries], dtype=np.float64)
+    gts = [np.array(q.windows, dtype=np.float64) for q in queries]  # several: best match
     windows = [np.array([[m.start, m.end] for m in p]).reshape(-1, 2) for p in preds]
     return compute_metrics(windows, gts), preds
 
@@ -336,7 +336,7 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
 
         dist.barrier()
     state = _load_resume_state(out) if resume else None  # before reading data: fail fast
-    data = splits or load_splits(cfg.data, ("train", "val"))
+    data = splits or load_splits(cfg.data, ("train", "val"), optional=("val",))
     if not data.train:
         raise DataError("the training split is empty")
     for split, report in (getattr(data, "reports", None) or {}).items():
@@ -344,8 +344,13 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
                  if v and (k.startswith("clamped") or k.startswith("dropped"))}
         if fixed:
             log(f"annotations ({split}): " + ", ".join(f"{k}={v}" for k, v in fixed.items()))
-    if not data.val:
-        raise DataError("the validation split is empty: checkpoints are selected on validation")
+    val = [q for q in data.val if q.window is not None]  # only pairs with a window score
+    if not val:
+        log("no validation windows (no val split, or none of its pairs has a window): "
+            "checkpoints are not selected; best.pt is the model after the last epoch")
+    elif len(val) < len(data.val):
+        log(f"validation: {len(data.val) - len(val)} of {len(data.val)} pairs have no window "
+            "and are not scored")
     if state is not None:
         vocab = Vocab.from_list(state["vocab"])
     else:
@@ -483,14 +488,18 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
             n = max(len(batches), 1)
             if not main:  # the other ranks wait for rank 0 at the next step's gradient sync
                 continue
-            val, _ = evaluate_queries(model, data.val, data.store, vocab, cfg, device)
-            entry = {"epoch": epoch + 1, **{k: v / n for k, v in sums.items()}, "val": val,
+            metrics = (evaluate_queries(model, val, data.store, vocab, cfg, device)[0]
+                       if val else None)
+            entry = {"epoch": epoch + 1, **{k: v / n for k, v in sums.items()}, "val": metrics,
                      "seconds": round(time.time() - t0, 2)}
             history.append(entry)
-            score = val[tc.select_metric]
-            improved = best is None or score > best["score"]
+            score = metrics[tc.select_metric] if metrics else None
+            # without validation windows every epoch replaces best.pt: the last one is kept
+            improved = (score is None or best is None or best["score"] is None
+                        or score > best["score"])
             if improved:
-                best = {"epoch": epoch + 1, "score": score, "metric": tc.select_metric, "val": val}
+                best = {"epoch": epoch + 1, "score": score,
+                        "metric": tc.select_metric if metrics else None, "val": metrics}
             ckpt = _checkpoint(epoch + 1)
             if improved:
                 save_checkpoint(out / "best.pt", {k: v for k, v in ckpt.items() if k != "optimizer"})
@@ -498,8 +507,9 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
             last_saved = f"epoch {epoch + 1}"
             atomic_write_text(out / "history.json", json.dumps(history, indent=2))
             parts_txt = " ".join(f"{k}={v / n:.4f}" for k, v in sums.items())
-            log(f"epoch {epoch + 1}/{tc.epochs} {parts_txt} val {tc.select_metric}={score:.2f} "
-                f"mIoU={val['mIoU']:.2f}{' *' if improved else ''} ({entry['seconds']:.0f}s)")
+            val_txt = (f"val {tc.select_metric}={score:.2f} mIoU={metrics['mIoU']:.2f}"
+                       f"{' *' if improved else ''}" if metrics else "no validation")
+            log(f"epoch {epoch + 1}/{tc.epochs} {parts_txt} {val_txt} ({entry['seconds']:.0f}s)")
             if stop["flag"] and world == 1:  # interrupted in validation: the epoch is saved
                 log(f"interrupted: {out / 'last.pt'} holds {last_saved}; continue with --resume")
                 break
