@@ -7,7 +7,11 @@ from dataclasses import asdict, dataclass, fields
 
 @dataclass
 class ModelConfig:
-    """Every architecture knob. Defaults are the paper's settings (METHOD.md section 6)."""
+    """Every architecture knob. Defaults are the paper's settings (METHOD.md section 6).
+
+    ``word_embeddings`` ("learnt", "frozen", "partial") says which rows of the word-embedding
+    table train when pretrained word vectors initialise it; see its comment below.
+    """
 
     feature_dim: int = 500  # input clip-feature dimension (C3D PCA 500 on ActivityNet)
     hidden: int = 512  # d_v = d_T = d
@@ -33,6 +37,13 @@ class ModelConfig:
     caption_complement: bool = False  # also caption the rest of the video (for contrast labels)
     caption_video: bool = False  # also reconstruct from the whole video (L_rec only, no label)
     explore: int = 10  # extra random candidates per scale (0 = only the top-K, the paper)
+    # Word embeddings when data.word_vectors is given (GloVe ...): "learnt" (the vectors only
+    # initialise the table, every row trains: the paper), "frozen" (the whole table stays as
+    # initialised), "partial" (rows of words that have a pretrained vector stay fixed, the
+    # others -- words the file lacks, <unk>, <mask> ... -- train). With "frozen" or "partial" a
+    # query word never seen in training but present in the word vectors gets its vector at
+    # inference (open vocabulary, docs/own-videos.md); with "learnt" it is <unk>.
+    word_embeddings: str = "learnt"
 
     def to_dict(self) -> dict:
         d = asdict(self)

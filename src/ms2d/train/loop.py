@@ -37,6 +37,7 @@ from ..models.maps import cell_times
 from ..utils import atomic_write_text, pick_device
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import build_vocab, load_splits
+from .embeddings import freeze_word_embeddings, init_word_embeddings
 
 
 class NonFiniteLoss(RuntimeError):
@@ -364,22 +365,14 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
 
     torch.manual_seed(tc.seed)
     model = MS2D(cfg.model)
-    if state is None and cfg.data.word_vectors:
-        from ..data.wordvec import load_word_vectors
-
-        words, vecs = load_word_vectors(cfg.data.word_vectors, vocab=set(vocab.itos))
-        if vecs.shape[1] != cfg.model.word_dim:
-            raise DataError(f"word vectors in {cfg.data.word_vectors} are {vecs.shape[1]}-d but "
-                            f"model.word_dim={cfg.model.word_dim}; set model.word_dim={vecs.shape[1]}")
-        mat, found = vocab.embedding_matrix(words, vecs, tc.seed)
-        model.embedding.weight.data.copy_(torch.from_numpy(mat))
-        log(f"word vectors: {found}/{len(vocab) - 5} vocabulary words found in {cfg.data.word_vectors}")
-    elif state is None:
+    pretrained = init_word_embeddings(model, vocab, cfg, copy=state is None, log=log)
+    if pretrained is None and state is None:
         log("word vectors: none given, embeddings are learnt from scratch")
     model.to(device)
     if tc.compile:
         compile_hot_modules(model)
     opt = make_optimizer(model, tc.lr, tc.weight_decay)
+    freeze_word_embeddings(model, opt, cfg.model.word_embeddings, pretrained)
     net = model  # what the training step calls: the model, or its DDP wrapper
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
