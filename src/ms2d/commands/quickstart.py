@@ -18,11 +18,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=None,
                         help="training processes on a CPU (default: one per core, at most 3; "
                              "1 = one process using every core)")
+    parser.add_argument("--combine", nargs="+", metavar="RESULTS.json",
+                        help="instead of running: combine the results.json of several seeds "
+                             "into --out/results.{md,png} (mean, std and each seed's value)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..quickstart import run_quickstart
+
+    if args.combine:
+        from ..quickstart import combine_seed_files
+
+        combine_seed_files(args.combine, args.out)
+        return 0
 
     run_quickstart(args.out, seed=args.seed, preset=args.preset, overrides=args.overrides,
                    overwrite=args.overwrite, progress=not args.quiet, jobs=args.jobs)

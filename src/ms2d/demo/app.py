@@ -192,7 +192,7 @@ def create_app(retriever: Retriever, *, videos: str | os.PathLike[str] | None = 
             raise ClientError(f"top_k must be >= 1, got {top_k}")
         times, best = scores.timeline(points=300)
         return jsonify(video=v.id, query=query, duration=scores.duration,
-                       num_clips=feats.num_clips,
+                       num_clips=feats.num_clips, grid=max(retriever.model.cfg.scales),
                        moments=[{"rank": i, "start": m.start, "end": m.end, "score": m.score}
                                 for i, m in enumerate(moments, 1)],
                        timeline={"times": times.round(3).tolist(),
