@@ -189,11 +189,15 @@ def plot_timeline(scores: CandidateScores, moments: list[list[Moment]], path: Pa
                       alpha=1.0 if rank == 1 else 0.6, transform=lanes,
                       label="ranked predictions" if rank == 1 else None)
             label = f"#{rank} {text}"
-            if m.end > 0.8 * dur:  # near the right edge: write it left of the bar
+            if m.end <= 0.8 * dur:  # right of the bar
+                ax.text(m.end, y, f" {label}", transform=lanes, va="center", fontsize=6.5)
+            elif m.start >= 0.2 * dur:  # near the right edge: left of the bar
                 ax.text(m.start, y, f"{label} ", transform=lanes, va="center", ha="right",
                         fontsize=6.5)
-            else:
-                ax.text(m.end, y, f" {label}", transform=lanes, va="center", fontsize=6.5)
+            else:  # (nearly) the whole video: on the bar, inside the plot
+                ax.text(m.start + 0.01 * dur, y, label, transform=lanes, va="center",
+                        fontsize=6.5, bbox={"boxstyle": "square,pad=0.1", "fc": "white",
+                                            "ec": "none", "alpha": 0.8})
         ax.set_title(query if len(query) < 90 else query[:87] + "...", fontsize=9, loc="left")
         ticks = [lo, hi] if hi - lo > 1e-9 else [hi]
         ax.yaxis.set_major_locator(FixedLocator(ticks))
