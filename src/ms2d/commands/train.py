@@ -75,6 +75,7 @@ def _remove_unfinished(out: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..files import check_output_dir
+    from ..train.data import default_features
     from ..train.loop import NonFiniteLoss, train
     from ..utils import check_device
 
@@ -87,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
     if args.checkpoint_every is not None:
         cfg.train.checkpoint_every = args.checkpoint_every
     check_device(cfg.train.device, "train.device")
+    # dataset=simulated without --features: the features.hdf5 of ms2d simulate, next to the
+    # annotations (recorded in the run's config)
+    cfg.data.features = default_features(cfg.data)
     # the inputs exist (their contents are checked as they are read, still before training)
     for key, option in (("annotations", "--annotations"), ("features", "--features"),
                         ("word_vectors", "--word-vectors")):
@@ -94,7 +98,10 @@ def run(args: argparse.Namespace) -> int:
         if value:
             check_input(value, f"{option} (data.{key})", folder_ok=key != "word_vectors")
         elif key != "word_vectors":
-            raise DataError(f"no {key} given: pass {option} PATH (or data.{key}=PATH)")
+            hint = (f" ({Path(cfg.data.annotations) / 'features.hdf5'} does not exist)"
+                    if key == "features" and cfg.data.dataset == "simulated"
+                    and cfg.data.annotations else "")
+            raise DataError(f"no {key} given{hint}: pass {option} PATH (or data.{key}=PATH)")
     created = not out.exists()
     try:
         summary = train(cfg, out, resume=args.resume, overwrite=args.overwrite)
