@@ -21,9 +21,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from ..data.annotations import write_annotations
     from ..data.captions import read_captions
+    from ..files import check_output_file
+    from ._common import check_input
 
+    # the output and the inputs before anything is read
+    if Path(args.out).suffix != ".jsonl":
+        raise ValueError(f"--out {args.out}: give a .jsonl file path, e.g. "
+                         "annotations/train.jsonl")
+    check_output_file(args.out, "--out", suffix=".jsonl")
+    check_input(args.captions, "CAPTIONS.csv", folder_ok=False)
+    check_input(args.features, "--features")
     queries = read_captions(args.captions, args.features)
     (path,) = write_annotations(queries, "jsonl", args.out)
     videos = len({q.vid for q in queries})
