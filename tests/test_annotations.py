@@ -411,7 +411,8 @@ def test_jsonl(tmp_path: Path) -> None:
         ({"vid": "v", "duration": 5}, "missing required key 'query'"),
         ({"vid": "v", "query": "x", "duration": 5, "windows": [[2, 1]]}, "start 2.0 >= end 1.0"),
         ({"vid": "v", "query": "x", "duration": 5, "windows": [[-1, 1]]}, "negative time"),
-        ({"vid": "v", "query": "x", "duration": 5, "windows": [[0, 1], [2, 3]]}, "one record"),
+        ({"vid": "v", "query": "x", "duration": 5, "windows": [[0, 1]],
+          "relevant_windows": [[0, 1]]}, "keep one of the two names"),
         (
             {"vid": "v", "query": "x", "duration": 5, "windows": [0, 1]},
             "list of [start, end] pairs",
@@ -421,7 +422,8 @@ def test_jsonl(tmp_path: Path) -> None:
         ({"vid": "v", "query": "x", "duration": -5}, "duration must be > 0"),
         ({"vid": "v", "query": "x", "duration": True}, "must be a number"),
         ({"vid": "", "query": "x", "duration": 5}, "video id must be"),
-        ({"qid": 3, "vid": "v", "query": "x", "duration": 5}, "'qid' must be"),
+        ({"qid": 3.5, "vid": "v", "query": "x", "duration": 5}, "'qid' must be"),
+        ({"qid": True, "vid": "v", "query": "x", "duration": 5}, "'qid' must be"),
         ('{"vid": "v", "query": "x", "duration": 5, "windows": [[0, Infinity]]}', "not finite"),
         ({"qid": "q0", "vid": "v", "query": "y", "duration": 5}, "duplicate qid 'q0'"),
     ],
@@ -619,3 +621,23 @@ def test_real_activitynet_counts() -> None:
     assert all(q.sentence == q.sentence.strip() for q in tr.queries)
     assert all(q.window and 0 <= q.window[0] < q.window[1] <= q.duration for q in tr.queries)
     assert not any(math.isnan(q.duration) for q in tr.queries)
+
+
+def test_jsonl_reads_qvhighlights_records_as_distributed(tmp_path: Path) -> None:
+    """Moment-DETR / QVHighlights / Lighthouse records: integer qids, ``relevant_windows``
+    with several windows, highlight labels (ignored); ends past the duration are clamped."""
+    rows = [
+        {"qid": 7803, "query": "Man in gray top walks from outside to inside.", "duration": 150,
+         "vid": "RoripwjYFp8_360.0_510.0", "relevant_windows": [[26, 36], [70, 84], [140, 152]],
+         "relevant_clip_ids": [13, 14, 15], "saliency_scores": [[4, 4, 2], [3, 4, 2], [2, 2, 3]]},
+        {"qid": 7804, "query": "A test-split query, windows hidden.", "duration": 150,
+         "vid": "abc_0.0_150.0"},
+    ]
+    ann = read_annotations("jsonl", _jsonl(tmp_path / "val.jsonl", rows), "val")
+    q, hidden = ann.queries
+    assert q.qid == "7803" and q.window == (26.0, 36.0)
+    assert q.extra_windows == ((70.0, 84.0), (140.0, 150.0))
+    assert q.windows == [(26.0, 36.0), (70.0, 84.0), (140.0, 150.0)]
+    assert hidden.window is None and hidden.windows == []
+    assert ann.report["clamped_end"] == 1 and ann.report["no_window"] == 1
+    assert q.to_dict()["windows"] == [[26.0, 36.0], [70.0, 84.0], [140.0, 150.0]]

@@ -235,7 +235,7 @@ def test_encode_video_refuses_other_features_before_decoding(
         retriever: Retriever, checkpoint_variant, tmp_path: Path) -> None:
     missing = tmp_path / "never-opened.mp4"  # the checks come before any decoding
     sim = ms2d.load(checkpoint_variant(name="simulated", dim=1280))
-    with pytest.raises(ValueError, match="trained on 'simulated' features.*cannot extract"):
+    with pytest.raises(ValueError, match="simulated features, which no video produces.*cannot search video files"):
         sim.encode_video(missing)
     with pytest.raises(ValueError, match="clip_seconds 2.0 \\(checkpoint: 1.0\\)"):
         retriever.encode_video(missing, clip_seconds=2.0)

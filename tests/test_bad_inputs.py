@@ -610,6 +610,29 @@ def test_evaluated_record_without_window(sim, jsonl, run, tmp_path):
     assert "inhomogeneous" not in log
 
 
+def test_validation_records_without_window_are_not_scored(sim, jsonl, tmp_path):
+    """Training's validation split may lack windows (captions of your own videos): its
+    windowless records are left out of the score, not an error (ms2d evaluate still needs one
+    on every record, above)."""
+    d = _jsonl_variant(jsonl, tmp_path / "ann", _edit(1, windows=[]), split="val")
+    n = len((d / "val.jsonl").read_text().splitlines())
+    with one_thread():
+        log = expect(_train(sim, sim / "features.hdf5", tmp_path / "out", d, "jsonl"),
+                     [f"validation: 1 of {n} pairs have no window and are not scored"],
+                     [sim], rc=0)
+    assert "no ground-truth window" not in log
+
+
+def test_second_window_wholly_beyond_the_video_strict(sim, jsonl, tmp_path):
+    """Every window of a record with several (QVHighlights' relevant_windows) is checked."""
+    lines = (jsonl / "train.jsonl").read_text().splitlines()
+    duration = json.loads(lines[3])["duration"]
+    d = _jsonl_variant(jsonl, tmp_path / "ann", _edit(3, windows=[[0.0, 1.0], [500.0, 999.0]]))
+    expect(_train(sim, sim / "features.hdf5", tmp_path / "out", d, "jsonl"),
+           [f"{d / 'train.jsonl'}: line 4: window [500.0, 999.0] lies wholly beyond the video, "
+            f"which lasts {duration!r} s", "Fix:"], [tmp_path, sim])
+
+
 @pytest.mark.parametrize("window", [[500.0, 999.0], [1e6, 1e6 + 1]])
 def test_window_wholly_beyond_the_video_strict(sim, jsonl, tmp_path, window):
     lines = (jsonl / "train.jsonl").read_text().splitlines()

@@ -48,6 +48,7 @@ OPTIONS: dict[tuple[str, str], list] = {
     ("quickstart", "--overwrite"): FLAG,
     ("quickstart", "--quiet"): FLAG,
     ("quickstart", "--jobs"): INT1,
+    ("quickstart", "--combine"): IN_PATH + ["{dir}", "{file}"],  # {file}: not a results.json
     ("quickstart", "overrides"): ["", "train.epochs=0", "train.lr=abc", "bogus.key=1"],
     ("simulate", "--out"): OUT_DIR,
     ("simulate", "--seed"): INT0,
@@ -92,6 +93,7 @@ OPTIONS: dict[tuple[str, str], list] = {
     ("evaluate", "--save-predictions"): OUT_FILE,
     ("evaluate", "--predictions"): IN_PATH,
     ("evaluate", "--ground-truth"): IN_PATH,
+    ("evaluate", "--gt-rule"): CHOICE,
     ("evaluate", "--device"): DEVICE,
     ("predict", "--checkpoint"): IN_PATH,
     ("predict", "--video"): IN_PATH,
@@ -120,6 +122,9 @@ OPTIONS: dict[tuple[str, str], list] = {
     ("extract", "--device"): DEVICE,
     ("extract", "--list-backbones"): FLAG,
     ("extract", "--quiet"): FLAG,
+    ("captions", "captions"): IN_PATH + ["{dir}"],
+    ("captions", "--features"): IN_PATH,
+    ("captions", "--out"): OUT_FILE + ["{tmp}/c.txt"],
     ("convert", "--from"): CHOICE,
     ("convert", "--to"): CHOICE,
     ("convert", "input"): IN_PATH,
@@ -191,6 +196,7 @@ def env(tmp_path_factory):
         json.dumps({"qid": q.qid, "windows": [list(q.window)], "duration": q.duration}) + "\n"
         for q in test))
     save_predictions(root / "pred.jsonl", {q.qid: [[0.0, 1.0]] for q in test})
+    (root / "captions.csv").write_text(f"video,caption\n{test[0].vid},a person\n")
     (root / "a_file").write_text("x\n")
     (root / "a_dir").mkdir()
     return {"root": root, "sim": sim, "run": run, "jsonl": jsonl, "vid": test[0].vid,
@@ -225,6 +231,8 @@ def _bases(env, tmp: Path) -> dict[str, list]:
                     env["vid"], "-q", "a person"],
         "predict-video": ["predict", "--checkpoint", run, "-q", "a person"],
         "extract": ["extract", env["file"], "--out", tmp / "e.hdf5"],
+        "captions": ["captions", env["root"] / "captions.csv", "--features", feats, "--out",
+                     tmp / "c.jsonl"],
         "convert": ["convert", "--from", "jsonl", "--to", "jsonl", env["jsonl"] / "test.jsonl",
                     tmp / "c.jsonl"],
         "info": ["info", "--dataset", "jsonl", "--annotations", env["jsonl"]],
@@ -246,7 +254,7 @@ def _argv(env, tmp: Path, command: str, option: str, action: argparse.Action, va
     base = [str(a) for a in base]
     if not action.option_strings:  # a positional argument: replace it, or add it
         positional = {("evaluate", "run"): 1, ("extract", "inputs"): 1, ("convert", "input"): 5,
-                      ("convert", "output"): 6}
+                      ("convert", "output"): 6, ("captions", "captions"): 1}
         if (command, option) in positional:
             base[positional[(command, option)]] = values[0]
             return base
@@ -262,6 +270,7 @@ def _argv(env, tmp: Path, command: str, option: str, action: argparse.Action, va
 @pytest.fixture
 def no_work(monkeypatch):
     """Replace the functions that do the work by a sentinel that fails the test."""
+    import ms2d.data.captions as captions
     import ms2d.data.simulate as simulate
     import ms2d.data.simulate.real as simulate_real
     import ms2d.demo as demo
@@ -275,7 +284,7 @@ def no_work(monkeypatch):
     for module, name in ((quickstart, "run_quickstart"), (simulate, "simulate"),
                          (simulate_real, "simulate_features"), (loop, "train"),
                          (extract, "extract_features"), (extract, "merge_feature_files"),
-                         (demo, "create_app")):
+                         (demo, "create_app"), (captions, "read_captions")):
         monkeypatch.setattr(module, name, started)
 
 
@@ -302,8 +311,8 @@ def _fuzz(env, tmp_path, commands: set[str]) -> list[str]:
     return failures
 
 
-FAST = {"quickstart", "simulate", "simulate-features", "train", "extract", "convert", "info",
-        "demo"}
+FAST = {"quickstart", "simulate", "simulate-features", "train", "extract", "captions", "convert",
+        "info", "demo"}
 
 
 def test_fuzz_options_of_commands_that_work_on_files(env, tmp_path, no_work):

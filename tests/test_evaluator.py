@@ -13,6 +13,7 @@ import torch
 from ms2d.data.records import DataError, Query
 from ms2d.eval import METRIC_KEYS, evaluate_files, load_ground_truth, load_predictions
 from ms2d.eval.evaluator import GOLDEN_DIR, save_predictions
+from ms2d.eval.metrics import MAP_KEYS
 
 
 def _write(path: Path, rows: list) -> Path:
@@ -45,8 +46,11 @@ def test_golden_sample_matches_expected_metrics_exactly():
     expected = json.loads((GOLDEN_DIR / "expected_metrics.json").read_text(encoding="utf-8"))
     got = evaluate_files(GOLDEN_DIR / "predictions.jsonl", GOLDEN_DIR / "ground_truth.jsonl")
     assert got == expected
-    assert list(got) == [*METRIC_KEYS, "num_queries"]
+    assert list(got) == [*METRIC_KEYS, *MAP_KEYS, "num_queries"]
     assert isinstance(got["num_queries"], int)
+    first = json.loads((GOLDEN_DIR / "expected_metrics_first_window.json").read_text())
+    assert evaluate_files(GOLDEN_DIR / "predictions.jsonl", GOLDEN_DIR / "ground_truth.jsonl",
+                          gt_rule="first") == first
 
 
 def test_golden_files_load():
@@ -54,6 +58,7 @@ def test_golden_files_load():
     preds = load_predictions(GOLDEN_DIR / "predictions.jsonl")
     assert set(gt) == set(preds) and len(gt) == 12
     assert isinstance(gt["q05"], Query) and gt["q05"].window == (8.0, 16.0)  # first window
+    assert gt["q05"].windows == [(8.0, 16.0), (0.0, 2.0)]
     assert preds["q09"].shape == (0, 2)
     assert preds["q10"].shape == (6, 2)  # no scores
     assert preds["q05"].shape == (5, 3)  # scores kept, rank order kept
@@ -83,7 +88,8 @@ def test_malformed_ground_truth_line(tmp_path: Path):
     ("row", "message"),
     [
         ({"pred_windows": []}, 'missing "qid"'),
-        ({"qid": 3, "pred_windows": []}, "quote numeric ids"),
+        ({"qid": 3.5, "pred_windows": []}, "a non-empty string or an integer"),
+        ({"qid": "q", "pred_windows": [], "pred_relevant_windows": []}, "keep one of them"),
         ({"qid": "q"}, 'missing "pred_windows"'),
         ({"qid": "q", "pred_windows": [[4, 2]]}, "ends before it starts"),
         ({"qid": "q", "pred_windows": [[0, 1, 2, 3]]}, "2 or 3 numbers"),

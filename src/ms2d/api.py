@@ -13,6 +13,11 @@ with ``duration=`` seconds. Many queries on one video share the video-side work:
 Everything raises on bad input (``ValueError`` / ``TypeError`` with the reason and the fix) and
 nothing prints; a query whose words are all unknown to the checkpoint's vocabulary gives a
 ``UserWarning``.
+
+Open vocabulary: a checkpoint trained with fixed pretrained word vectors
+(``model.word_embeddings=frozen`` or ``partial`` with ``data.word_vectors=glove-6b-50d``) reads
+a query word that no training sentence used through its word vector, looked up when first
+needed; other checkpoints read such words as ``<unk>``.
 """
 
 from __future__ import annotations
@@ -138,7 +143,7 @@ class Retriever:
 
     def __init__(self, model: MS2D, vocab: Vocab, *, feature_spec: dict[str, Any] | None = None,
                  max_words: int = 25, nms: float = 0.5, device: str | torch.device = "cpu",
-                 source: str = "") -> None:
+                 source: str = "", word_vectors: str | None = None) -> None:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.vocab = vocab
@@ -153,25 +158,109 @@ class Retriever:
         self._frac, _ = candidate_table(model.cfg.scales, model.masks("cpu"))
         self._masks = model.masks(self.device)
         self._backbones: dict[tuple[str, str], Backbone] = {}
+        #: where words outside the vocabulary get their vectors (None: they are <unk>)
+        self.word_vectors = word_vectors
+        self._extra: dict[str, int] = {}  # open-vocabulary words -> ids after the vocabulary
+        self._extra_rows: list[np.ndarray] = []
+        self._text_table: torch.nn.Embedding | None = None
 
     @classmethod
     def from_checkpoint(cls, checkpoint: str | os.PathLike[str],
-                        device: str | torch.device = "auto") -> Retriever:
-        """Load a run folder (its ``best.pt``, else ``last.pt``) or a ``.pt`` checkpoint."""
+                        device: str | torch.device = "auto", *,
+                        word_vectors: str | os.PathLike[str] | None = None,
+                        open_vocabulary: bool = True) -> Retriever:
+        """Load a run folder (its ``best.pt``, else ``last.pt``) or a ``.pt`` checkpoint.
+
+        ``open_vocabulary``: for a checkpoint trained with fixed pretrained word vectors, read
+        words outside its vocabulary through those vectors (``word_vectors`` overrides where
+        they are, e.g. a GloVe file's path on this machine).
+        """
+        from .train.embeddings import OPEN_VOCABULARY_MODES
         from .train.loop import load_model
 
         dev = pick_device(device) if isinstance(device, str) else torch.device(device)
         model, vocab, ckpt = load_model(checkpoint, dev)
         cfg = Config.from_dict(ckpt["config"])
+        source = None
+        if open_vocabulary and cfg.model.word_embeddings in OPEN_VOCABULARY_MODES:
+            source = str(word_vectors or cfg.data.word_vectors) or None
         return cls(model, vocab, feature_spec=ckpt.get("feature_spec"),
                    max_words=cfg.train.max_words, nms=cfg.train.nms, device=dev,
-                   source=str(checkpoint))
+                   source=str(checkpoint), word_vectors=source)
 
     def __repr__(self) -> str:
         s = self.feature_spec
+        words = f"vocabulary {len(self.vocab) - len(SPECIALS)} words" + (
+            f" + open vocabulary ({self.word_vectors})" if self.word_vectors else "")
         return (f"Retriever({self.source or 'in-memory model'!r}, features {s['name']} "
                 f"{s['dim']}-d, clip {s['clip_seconds']:g}s, scales {list(self.model.cfg.scales)}, "
-                f"vocabulary {len(self.vocab) - len(SPECIALS)} words, device {self.device})")
+                f"{words}, device {self.device})")
+
+    # -- words -----------------------------------------------------------------------------
+    def _open_id(self, word: str) -> int:
+        """The id of a word outside the vocabulary: its open-vocabulary row, or ``<unk>``."""
+        if word in self._extra:
+            return self._extra[word]
+        if not self.word_vectors:
+            return UNK
+        from .data.records import DataError
+        from .data.wordvec import open_word_vectors
+
+        try:
+            table = open_word_vectors(self.word_vectors)
+        except DataError as exc:
+            warnings.warn(f"open vocabulary is off: {exc} Words outside the checkpoint's "
+                          "vocabulary are read as <unk>.", UserWarning,
+                          stacklevel=_caller_level())
+            self.word_vectors = None
+            return UNK
+        if table.dim != self.model.cfg.word_dim:
+            warnings.warn(f"open vocabulary is off: {self.word_vectors} holds {table.dim}-d "
+                          f"vectors but the model's words are {self.model.cfg.word_dim}-d",
+                          UserWarning, stacklevel=_caller_level())
+            self.word_vectors = None
+            return UNK
+        vec = table.get(word)
+        if vec is None:
+            return UNK
+        self._extra[word] = len(self.vocab) + len(self._extra_rows)
+        self._extra_rows.append(np.asarray(vec, dtype=np.float32))
+        self._text_table = None
+        return self._extra[word]
+
+    def encode_query(self, query: str) -> list[int]:
+        """Word ids of ``query`` (truncated to ``max_words``): vocabulary ids, open-vocabulary
+        ids (after the vocabulary) for words only the word vectors know, ``<unk>`` else."""
+        words = tokenize(query)[: self.max_words] if self.max_words else tokenize(query)
+        return [self.vocab.stoi[w] if w in self.vocab.stoi else self._open_id(w) for w in words]
+
+    def word_sources(self, query: str) -> dict[str, str]:
+        """Where each word of ``query`` gets its vector: ``"vocabulary"`` (seen in training),
+        the word-vector source (open vocabulary) or ``"unknown"`` (read as ``<unk>``)."""
+        out = {}
+        for w, i in zip(tokenize(query), self.encode_query(query)):
+            out[w] = ("vocabulary" if i < len(self.vocab) and i != UNK else
+                      "unknown" if i == UNK else str(self.word_vectors))
+        return out
+
+    def _encode_text(self, words: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Sentence features; open-vocabulary rows are appended to the embedding table for the
+        text encoder only (the caption module, used in training, keeps its vocabulary)."""
+        if not self._extra_rows:
+            return self.model.text(words, lengths)
+        if self._text_table is None or self._text_table.num_embeddings != (
+                len(self.vocab) + len(self._extra_rows)):
+            base = self.model.embedding.weight.detach()
+            extra = torch.from_numpy(np.stack(self._extra_rows)).to(base.device, base.dtype)
+            self._text_table = torch.nn.Embedding.from_pretrained(
+                torch.cat([base, extra]), freeze=True, padding_idx=0)
+        encoder = self.model.text
+        own = encoder.embedding
+        encoder.embedding = self._text_table
+        try:
+            return encoder(words, lengths)
+        finally:
+            encoder.embedding = own
 
     # -- inputs ----------------------------------------------------------------------------
     def _features(self, video: Any, duration: float | None) -> tuple[torch.Tensor, float]:
@@ -179,11 +268,14 @@ class Retriever:
         if isinstance(video, VideoFeatures):
             diffs = spec_mismatch(self.feature_spec, video.spec)
             if diffs:
+                problem = self.raw_video_problem()
+                fix = (f"use a checkpoint trained on these features ({problem})" if problem else
+                       "extract the features with the checkpoint's extractor settings "
+                       f"({self.feature_spec}) or use a checkpoint trained on these features")
                 raise ValueError(
                     f"these video features do not match the checkpoint: {'; '.join(diffs)}. The "
-                    "model would silently get different features than it was trained on. Fix: "
-                    "extract the features with the checkpoint's extractor settings "
-                    f"({self.feature_spec}) or use a checkpoint trained on these features."
+                    f"model would silently get different features than it was trained on. Fix: "
+                    f"{fix}."
                 )
             if duration is None:
                 duration = video.duration
@@ -255,7 +347,7 @@ class Retriever:
                 raise ValueError(f"query {i} is empty or whitespace: {q!r}; give a sentence")
             if not tokenize(q):
                 raise ValueError(f"query {i} has no words after tokenisation: {q!r}")
-            words = self.vocab.encode(q, self.max_words)
+            words = self.encode_query(q)
             if all(w == UNK for w in words):
                 warnings.warn(
                     f"none of the words of query {q!r} is in the checkpoint's vocabulary "
@@ -290,7 +382,7 @@ class Retriever:
             for i, c in enumerate(chunk):
                 words[i, :len(c)] = torch.tensor(c)
             word_lengths = torch.tensor([len(c) for c in chunk])
-            f_t = self.model.text(words.to(self.device), word_lengths.to(self.device))
+            f_t = self._encode_text(words.to(self.device), word_lengths.to(self.device))
             expanded = [v.expand(len(chunk), -1, -1, -1) for v in vmaps]
             logits, _ = self.model.score_maps(expanded, f_t)
             rows.append(flat_scores(logits, self._masks).float().cpu().numpy())
@@ -340,18 +432,15 @@ class Retriever:
         the checkpoint was trained on features that this extractor does not produce (name,
         dimension or clip length differ), before any decoding. Needs ``ms2d[video]``.
         """
-        from .video.backbones import backbone_dim, create_backbone, list_backbones
+        from .video.backbones import backbone_dim, create_backbone
         from .video.extract import extract_video
 
         spec = self.feature_spec
         name = backbone or str(spec.get("name", "unknown"))
-        if backbone is None and name not in list_backbones() and not name.startswith("custom:"):
-            raise ValueError(
-                f"this checkpoint was trained on {name!r} features ({spec['dim']}-d), which "
-                f"ms2d cannot extract from raw video (its backbones: {', '.join(list_backbones())}). "
-                "Fix: pass features of that extractor to predict(), or train on features from "
-                "`ms2d extract` (then data.feature_name / data.clip_seconds record its spec)."
-            )
+        if backbone is None:
+            problem = self.raw_video_problem()
+            if problem:
+                raise ValueError(problem)
         clip = float(clip_seconds or spec.get("clip_seconds") or 1.0)
         rate = float(fps or spec.get("fps") or 2.0)
         wanted = {"name": name, "dim": backbone_dim(name) or spec["dim"], "clip_seconds": clip}
@@ -373,6 +462,36 @@ class Retriever:
                                                batch_size=batch_size, on_frames=bar.update)
         return VideoFeatures(feats, duration, got, source=str(path))
 
+    def raw_video_problem(self) -> str | None:
+        """Why this checkpoint cannot search raw video files, or ``None`` when it can.
+
+        A checkpoint can search video files when its features came from an extractor that
+        ``ms2d extract`` runs (a backbone name, or ``custom:<file>``). Checkpoints trained on
+        the simulated benchmark, or on features of an extractor ms2d does not have (C3D,
+        I3D ...), rank moments only in features of that kind.
+        """
+        from .video.backbones import list_backbones
+
+        spec = self.feature_spec
+        name = str(spec.get("name", "unknown"))
+        if name in list_backbones() or name.startswith("custom:"):
+            return None
+        dim = f"{spec['dim']}-d"
+        if name == "simulated":
+            what = (f"{dim} simulated features, which no video produces (the built-in "
+                    "benchmark's stand-in for real features)")
+        elif name in ("", "unknown"):
+            what = f"{dim} features of an unrecorded extractor (data.feature_name was not set)"
+        else:
+            what = f"{dim} {name!r} features, which ms2d cannot extract from video files"
+        return (
+            f"this checkpoint was trained on {what}, so it cannot search video files: it ranks "
+            "moments only in precomputed features of that kind (ms2d predict --features FILE "
+            "--video-id VID). Fix: to search your own videos, extract their features with "
+            "`ms2d extract` (default backbone efficientnet-lite0) and train on them: see "
+            "docs/own-videos.md"
+        )
+
     def _extractor_mismatch(self, diffs: list[str]) -> str:
         return (
             f"the extractor does not produce the features this checkpoint was trained on: "
@@ -382,12 +501,16 @@ class Retriever:
         )
 
 
-def load(checkpoint: str | os.PathLike[str], device: str | torch.device = "auto") -> Retriever:
+def load(checkpoint: str | os.PathLike[str], device: str | torch.device = "auto", *,
+         word_vectors: str | os.PathLike[str] | None = None,
+         open_vocabulary: bool = True) -> Retriever:
     """Load a trained run folder or ``.pt`` checkpoint for inference (see :class:`Retriever`).
 
     ``device``: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda:1"`` ...
+    ``open_vocabulary`` / ``word_vectors``: see :meth:`Retriever.from_checkpoint`.
     """
-    return Retriever.from_checkpoint(checkpoint, device)
+    return Retriever.from_checkpoint(checkpoint, device, word_vectors=word_vectors,
+                                     open_vocabulary=open_vocabulary)
 
 
 def load_features(path: str | os.PathLike[str], video_id: str, *,

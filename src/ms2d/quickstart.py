@@ -210,22 +210,83 @@ def run_quickstart(out: str | Path, *, seed: int = 0, preset: str = "synthetic-c
     return report
 
 
-def plot_results(results: dict[str, dict], path: Path) -> None:
+def combine_results(reports: list[dict]) -> dict[str, list[dict]]:
+    """Several ``results.json`` (one per seed) -> ``{method: [metrics per seed]}`` in table
+    order, for :func:`plot_results`; methods missing from a report are left out of it."""
+    names = [k for k in ORDER if any(k in r for r in reports)]
+    return {k: [r[k] for r in reports if k in r] for k in names}
+
+
+def combine_seed_files(paths: list[str | Path], out: str | Path, log=print) -> dict:
+    """``results.json`` of several quickstart runs (seeds) -> ``out/results.{md,png}``: the
+    mean ± std table (population std) and the bar chart with every seed's value."""
+    reports = []
+    for p in paths:
+        try:
+            reports.append(json.loads(Path(p).read_text()))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{p}: not a readable results.json ({exc})") from None
+    combined = combine_results(reports)
+    if not combined:
+        raise ValueError(f"none of {', '.join(map(str, paths))} holds quickstart results")
+    out = Path(out)
+    rows = {}
+    for name, runs in combined.items():
+        values = np.array([[m[k] for k in METRIC_KEYS] for m in runs], dtype=float)
+        rows[LABELS[name]] = {k: f"{m:.2f} ± {s:.2f}" for k, m, s in
+                              zip(METRIC_KEYS, values.mean(0), values.std(0))}
+    seeds = [r.get("_meta", {}).get("seed", "?") for r in reports]
+    md = (f"# ms2d quickstart results over {len(reports)} seeds\n\nSeeds {seeds}; test split, "
+          "mean ± standard deviation (population), percent.\n\n" + format_table(rows) + "\n")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "results.md", md)
+    plot_results(combined, out / "results.png")
+    log(format_console_table(rows))
+    log(f"wrote {out / 'results.md'} and results.png ({len(reports)} seeds)")
+    return combined
+
+
+def plot_results(results: dict[str, dict | list[dict]], path: Path, *,
+                 title: str = "ms2d on the simulated benchmark (test split)") -> None:
+    """Grouped bars, one group per metric, one bar per method, each bar labelled with its value.
+
+    A method given as a list of metric dicts (one per seed) is drawn at its mean with the seeds
+    as dots and a line from the lowest to the highest seed, and labelled ``mean ± std``.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(10, 4))
-    width = 0.8 / max(len(results), 1)
+    runs = {k: (v if isinstance(v, list) else [v]) for k, v in results.items()}
+    seeds = max((len(v) for v in runs.values()), default=1)
+    fig, ax = plt.subplots(figsize=(12, 4.6))
+    width = 0.8 / max(len(runs), 1)
     x = np.arange(len(METRIC_KEYS))
-    for i, (name, metrics) in enumerate(results.items()):
-        ax.bar(x + i * width, [metrics[k] for k in METRIC_KEYS], width, label=LABELS.get(name, name))
-    ax.set_xticks(x + width * (len(results) - 1) / 2, METRIC_KEYS, fontsize=8)
+    for i, (name, per_seed) in enumerate(runs.items()):
+        values = np.array([[m[k] for k in METRIC_KEYS] for m in per_seed], dtype=float)
+        mean, std = values.mean(0), values.std(0)
+        pos = x + i * width
+        bars = ax.bar(pos, mean, width, label=LABELS.get(name, name))
+        if len(per_seed) > 1:
+            ax.vlines(pos, values.min(0), values.max(0), colors="black", lw=1)
+            for row in values:
+                ax.plot(pos, row, "o", ms=2.5, color="black")
+            text = [f"{m:.1f}\n±{s:.1f}" for m, s in zip(mean, std)]
+            tops = values.max(0)
+        else:
+            text = [f"{m:.1f}" for m in mean]
+            tops = mean
+        for bar, top, t in zip(bars, tops, text):
+            ax.text(bar.get_x() + bar.get_width() / 2, top + 1, t, ha="center", va="bottom",
+                    fontsize=6, rotation=0)
+    ax.set_xticks(x + width * (len(runs) - 1) / 2, METRIC_KEYS, fontsize=8)
     ax.set_ylabel("%")
-    ax.set_ylim(0, 100)
-    ax.set_title("ms2d on the simulated benchmark (test split)")
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=len(results),
+    ax.set_ylim(0, 112)
+    spread = (f" -- mean of {seeds} seeds, dots: each seed, line: lowest to highest"
+              if seeds > 1 else "")
+    ax.set_title(title + spread, fontsize=10)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=len(runs),
               frameon=False)
     fig.tight_layout()
     try:

@@ -12,6 +12,7 @@ COMMANDS = [
     "evaluate",
     "predict",
     "extract",
+    "captions",
     "convert",
     "info",
     "demo",

@@ -8,7 +8,8 @@ import json
 from ._common import add_data_arguments, apply_data_arguments, check_input
 
 NAME = "evaluate"
-HELP = "Evaluate a run on a split (R@{1,5} at IoU {0.3,0.5,0.7}, mIoU), or a predictions JSONL."
+HELP = ("Evaluate a run on a split, or a predictions JSONL (ms2d's or Moment-DETR's format): "
+        "R@{1,5} at IoU {0.3,0.5,0.7}, mIoU, and mAP at IoU 0.5, 0.75 and 0.5:0.05:0.95.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,7 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--predictions", default=None, metavar="FILE",
                         help="evaluate this predictions JSONL instead of a run (with --ground-truth)")
     parser.add_argument("--ground-truth", default=None, metavar="FILE",
-                        help="ground-truth JSONL for --predictions")
+                        help="ground-truth JSONL for --predictions (ms2d's, or Moment-DETR / "
+                             "QVHighlights / Lighthouse files with relevant_windows)")
+    parser.add_argument("--gt-rule", choices=("best", "first"), default="best",
+                        help="queries with several ground-truth windows: score each prediction "
+                             "against the window it matches best (default, Moment-DETR's R@1 "
+                             "rule) or against the first window only")
     parser.add_argument("--device", default="auto")
 
 
@@ -51,15 +57,19 @@ def run(args: argparse.Namespace) -> int:
             raise FileNotFoundError("--predictions needs --ground-truth FILE.jsonl")
         check_input(args.predictions, "--predictions", folder_ok=False)
         check_input(args.ground_truth, "--ground-truth", folder_ok=False)
-        metrics = evaluate_files(args.predictions, args.ground_truth)
-        protocol = "predictions file, IoU >= threshold"
+        metrics = evaluate_files(args.predictions, args.ground_truth, gt_rule=args.gt_rule)
+        protocol = f"predictions file, IoU >= threshold, {args.gt_rule} ground-truth window"
     else:
         if not args.run:
             raise FileNotFoundError("give a run folder (or --predictions with --ground-truth)")
         check_input(args.run, "run")
         metrics, protocol = evaluate_run(args)
+    from ..eval.metrics import MAP_KEYS, METRIC_KEYS
+
     print(f"protocol: {protocol}")
-    print(format_console_table({args.split if not args.predictions else "predictions": metrics}))
+    keys = [*METRIC_KEYS, *(k for k in MAP_KEYS if k in metrics)]
+    print(format_console_table({args.split if not args.predictions else "predictions": metrics},
+                               keys))
     if args.json:
         atomic_write_text(args.json, json.dumps({**metrics, "protocol": protocol}, indent=2))
     return 0
@@ -68,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
 def evaluate_run(args: argparse.Namespace) -> tuple[dict, str]:
     from ..config import Config
     from ..data.features import check_clip_counts, check_coverage, open_features
+    from ..data.records import DataError
     from ..eval.evaluator import save_predictions
     from ..train.data import clip_seconds, load_split
     from ..train.loop import evaluate_queries, load_model
@@ -83,8 +94,6 @@ def evaluate_run(args: argparse.Namespace) -> tuple[dict, str]:
     store = open_features(cfg.data.features)
     spec = ckpt.get("feature_spec", {})
     if spec.get("dim") and spec["dim"] != store.dim:
-        from ..data.records import DataError
-
         raise DataError(
             f"{cfg.data.features} holds {store.dim}-d features but the checkpoint {args.run} was "
             f"trained on {spec['dim']}-d features ({spec.get('name', 'unknown')}); use the same "
@@ -93,9 +102,20 @@ def evaluate_run(args: argparse.Namespace) -> tuple[dict, str]:
     check_coverage(store, sorted({q.vid for q in queries}))
     check_clip_counts(store, queries, float(spec.get("clip_seconds") or 0.0)
                       or clip_seconds(cfg.data), args.split)
-    metrics, preds = evaluate_queries(model, queries, store, vocab, cfg, device, progress=True)
+    import numpy as np
+
+    from ..eval.metrics import compute_metrics, mean_average_precision
+
+    # every query has a window (load_split, need_windows); several: each prediction is scored
+    # against the one it matches best (--gt-rule best) or the first (--gt-rule first)
+    _, preds = evaluate_queries(model, queries, store, vocab, cfg, device, progress=True)
+    gts = [np.asarray(q.windows, dtype=np.float64) for q in queries]
+    ranked = [np.array([[m.start, m.end, m.score] for m in p]).reshape(-1, 3) for p in preds]
+    metrics = compute_metrics([r[:, :2] for r in ranked], gts, gt_rule=args.gt_rule)
+    metrics.update(mean_average_precision(ranked, gts))
     metrics["num_queries"] = len(queries)
-    full_protocol = f"{cfg.data.dataset}/{args.split}, protocol {protocol}, IoU >= threshold, NMS {cfg.train.nms}"
+    full_protocol = (f"{cfg.data.dataset}/{args.split}, protocol {protocol}, IoU >= threshold, "
+                     f"NMS {cfg.train.nms}, {args.gt_rule} ground-truth window")
     if args.save_predictions:
         save_predictions(args.save_predictions, [
             {"qid": q.qid, "pred_windows": [[m.start, m.end, m.score] for m in p]}

@@ -14,12 +14,13 @@ HELP = ("Extract clip features from raw videos (a file or a folder) into an HDF5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+    parser.add_argument("inputs", nargs="*", metavar="INPUT",
                         help="video file(s) and/or folder(s) of videos (searched recursively); "
                              "with --merge: the feature files to merge")
-    parser.add_argument("--out", required=True, metavar="FEATURES.hdf5",
-                        help="HDF5 file to write (created, or extended: finished videos are "
-                             "skipped, so an interrupted run resumes)")
+    parser.add_argument("--out", metavar="FEATURES.hdf5",
+                        help="HDF5 file to write, required unless --list-backbones (created, or "
+                             "extended: finished videos are skipped, so an interrupted run "
+                             "resumes)")
     parser.add_argument("--fps", type=number(gt=0, max=1000), default=2.0,
                         help="frames sampled per second, by timestamp (default 2)")
     parser.add_argument("--clip-seconds", type=number(gt=0, max=3600), default=1.0,
@@ -47,8 +48,24 @@ def run(args: argparse.Namespace) -> int:
     from ..video.decode import VideoDependencyError
 
     if args.list_backbones:
-        print("\n".join(list_backbones()))
+        from ..video.backbones import backbone_dim
+
+        for name in list_backbones():
+            dim = backbone_dim(name)
+            if name == DEFAULT_BACKBONE:
+                note = "weights in the [video] extra's package, nothing to download (default)"
+            elif name == "custom":
+                note = "your own exported image model: --weights MODEL.pt2"
+            else:
+                note = "needs --weights PATH (no package ships them)"
+            print(f"{name:<20} {f'{dim}-d' if dim else 'any dim':>8}  {note}")
         return 0
+    missing = [what for what, ok in (("INPUT (a video file or folder)", args.inputs),
+                                     ("--out FEATURES.hdf5", args.out)) if not ok]
+    if missing:
+        print(f"ms2d extract: error: give {' and '.join(missing)}, e.g. ms2d extract videos/ "
+              "--out features.hdf5 (or --list-backbones alone)", file=sys.stderr)
+        return 2
     from ..files import check_output_file
     from ..settings import did_you_mean
     from ..utils import check_device

@@ -47,7 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--features-key", default=None, help="dataset name inside each group of a grouped HDF5 file"
     )
     parser.add_argument(
-        "--word-vectors", metavar="FILE", help="word vectors, to report vocabulary coverage"
+        "--word-vectors", metavar="FILE|glove-6b-50d",
+        help="word vectors (a file, or glove-6b-50d), to report vocabulary coverage"
     )
     parser.add_argument(
         "--plot", metavar="PNG", help="write histograms of moment start/end fractions and lengths"
@@ -228,7 +229,12 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--features-key names the dataset inside a grouped HDF5 --features "
                          "file; give --features too")
     if args.word_vectors is not None:
-        check_input(args.word_vectors, "--word-vectors", folder_ok=False)
+        from ..data.wordvec import NAMED_SOURCES, check_named_source
+
+        if args.word_vectors in NAMED_SOURCES:
+            check_named_source(args.word_vectors)
+        else:
+            check_input(args.word_vectors, "--word-vectors", folder_ok=False)
     splits = _available_splits(args)
     data = {
         s: read_annotations(args.dataset, args.annotations, s, protocol=args.protocol)

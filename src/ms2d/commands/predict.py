@@ -9,6 +9,8 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ._common import check_input, check_plot_path, count, number
 
 if TYPE_CHECKING:
@@ -35,8 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="OUT.json", help="write the moments as JSON")
     parser.add_argument("--plot", metavar="OUT.png",
                         help="write a timeline of the best score per time position per query")
-    parser.add_argument("--gt", nargs=2, type=number(min=0), metavar=("START", "END"),
-                        help="a ground-truth moment (seconds): printed IoU, and drawn in --plot")
+    parser.add_argument("--gt", nargs=2, type=number(min=0), action="append",
+                        metavar=("START", "END"),
+                        help="the ground-truth moment (seconds) of a query: printed IoU, and "
+                             "drawn in its --plot panel. Repeat it: the k-th --gt belongs to the "
+                             "k-th --query (queries after the last --gt have none)")
     parser.add_argument("--duration", type=number(gt=0), metavar="S",
                         help="video length in seconds, for --features without a stored duration "
                              "(default: clips x the checkpoint's clip length)")
@@ -57,10 +62,17 @@ def run(args: argparse.Namespace) -> int:
     if args.features and not args.video_id:
         print("ms2d predict: error: --features needs --video-id VID", file=sys.stderr)
         return 2
-    if args.gt and not args.gt[0] < args.gt[1]:
-        print(f"ms2d predict: error: --gt START END needs START < END, got {args.gt}",
+    gts: list[tuple[float, float] | None] = [tuple(g) for g in args.gt or []]
+    bad = [g for g in gts if not g[0] < g[1]]
+    if bad:
+        print(f"ms2d predict: error: --gt START END needs START < END, got {list(bad[0])}",
               file=sys.stderr)
         return 2
+    if len(gts) > len(args.query):
+        print(f"ms2d predict: error: {len(gts)} --gt for {len(args.query)} --query; give one "
+              "--gt per query, in the same order", file=sys.stderr)
+        return 2
+    gts += [None] * (len(args.query) - len(gts))
     empty = [q for q in args.query if not q.strip()]
     if empty:
         raise ValueError("--query: an empty query; write the sentence to search for")
@@ -105,20 +117,33 @@ def run(args: argparse.Namespace) -> int:
     result: dict[str, Any] = {"checkpoint": str(args.checkpoint), "video": where,
                               "duration": scores.duration, "num_clips": video.num_clips,
                               "feature_spec": spec, "queries": []}
-    if args.gt:
-        result["gt"] = list(args.gt)
-    for query, ms in zip(args.query, moments):
+    step = scores.duration / max(retriever.model.cfg.scales)
+    print(f"moments lie on a grid of duration / {max(retriever.model.cfg.scales)} = {step:.2f} s "
+          "(the finest map)")
+    for query, ms, gt in zip(args.query, moments, gts):
         print(f"\n{query!r}")
-        print(f"  {'rank':>4}  {'start':>8}  {'end':>8}  {'score':>6}")
-        for rank, m in enumerate(ms, 1):
-            print(f"  {rank:>4}  {m.start:>8.2f}  {m.end:>8.2f}  {m.score:>6.3f}")
+        sources = retriever.word_sources(query)
+        opened = [w for w, src in sources.items() if src not in ("vocabulary", "unknown")]
+        unknown = [w for w, src in sources.items() if src == "unknown"]
+        if opened:
+            print(f"  words not in the training sentences, read through "
+                  f"{retriever.word_vectors}: {', '.join(opened)}")
+        if unknown:
+            print(f"  unknown words (read as <unk>): {', '.join(unknown)}")
+        labels = score_labels([m.score for m in ms])
+        width = max([6, *(len(t) for t in labels)])
+        print(f"  {'rank':>4}  {'start':>8}  {'end':>8}  {'score':>{width}}")
+        for rank, (m, text) in enumerate(zip(ms, labels), 1):
+            print(f"  {rank:>4}  {m.start:>8.2f}  {m.end:>8.2f}  {text:>{width}}")
         entry: dict[str, Any] = {"query": query, "moments": [
             {"rank": r, "start": m.start, "end": m.end, "score": m.score}
             for r, m in enumerate(ms, 1)]}
-        if args.gt and ms:
-            top1 = float(iou([ms[0].start, ms[0].end], args.gt))
-            best = max(float(iou([m.start, m.end], args.gt)) for m in ms)
-            print(f"  ground truth {args.gt[0]:.2f}-{args.gt[1]:.2f}: IoU of #1 {top1:.2f}, "
+        if gt is not None:
+            entry["gt"] = list(gt)
+        if gt is not None and ms:
+            top1 = float(iou([ms[0].start, ms[0].end], gt))
+            best = max(float(iou([m.start, m.end], gt)) for m in ms)
+            print(f"  ground truth {gt[0]:.2f}-{gt[1]:.2f}: IoU of #1 {top1:.2f}, "
                   f"best IoU in top {len(ms)} {best:.2f}")
             entry.update({"iou_top1": top1, f"iou_best_top{len(ms)}": best})
         result["queries"].append(entry)
@@ -128,49 +153,82 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_text(args.json, json.dumps(result, indent=2))
         print(f"\nwrote {args.json}")
     if args.plot:
-        plot_timeline(scores, moments, Path(args.plot), gt=tuple(args.gt) if args.gt else None,
-                      title=where)
+        plot_timeline(scores, moments, Path(args.plot), gts=gts, title=where,
+                      grid=max(retriever.model.cfg.scales))
         print(f"wrote {args.plot}")
     return 0
 
 
+def score_labels(values: list[float] | np.ndarray, digits: int = 3, most: int = 8) -> list[str]:
+    """Scores as text with just enough decimals (``digits`` to ``most``) that values which
+    differ print differently: saturated scores (0.99999 vs 0.99997) do not all read "1.000".
+    Values equal to ``most`` decimals print the same (they are tied)."""
+    vals = [float(v) for v in values]
+    distinct = len(set(vals))
+    d = digits
+    while d < most and len({f"{v:.{d}f}" for v in vals}) < distinct:
+        d += 1
+    return [f"{v:.{d}f}" for v in vals]
+
+
 def plot_timeline(scores: CandidateScores, moments: list[list[Moment]], path: Path, *,
-                  gt: tuple[float, float] | None = None, title: str = "") -> None:
+                  gts: list[tuple[float, float] | None] | None = None, title: str = "",
+                  grid: int | None = None, gt: tuple[float, float] | None = None) -> None:
     """One panel per query: the best score of any candidate covering each time position, the
-    ranked predictions as shaded spans (#1 darkest) and the ground truth when given."""
+    ranked predictions as bars with their rank and score (#1 darkest), and that query's ground
+    truth when given (``gts``: one window or ``None`` per query; ``gt``: one window for every
+    query). ``grid``: the finest map size N, noted under the time axis (moments lie on
+    ``duration / N`` steps)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator
 
     times, best = scores.timeline(points=400)
     n = len(scores.queries)
-    fig, axes = plt.subplots(n, 1, figsize=(10, 2.2 * n + 0.6), sharex=True, squeeze=False)
-    for ax, query, row, ms in zip(axes[:, 0], scores.queries, best, moments):
+    if gts is None:
+        gts = [gt] * n
+    fig, axes = plt.subplots(n, 1, figsize=(10, 2.3 * n + 0.8), sharex=True, squeeze=False)
+    dur = scores.duration
+    for ax, query, row, ms, g in zip(axes[:, 0], scores.queries, best, moments, gts):
         # upper ~55% of the panel: the score curve; lower part: one lane per ranked moment
         lo, hi = float(row.min()), float(row.max())
-        span = max(hi - lo, 1e-3)
+        span = max(hi - lo, 1e-9)
         ax.set_ylim(lo - span * 1.0, hi + span * 0.15)
         ax.plot(times, row, color="tab:blue", lw=1.5, label="best score covering t")
-        if gt is not None:
-            ax.axvspan(gt[0], gt[1], facecolor="tab:green", alpha=0.12, edgecolor="tab:green",
+        if g is not None:
+            ax.axvspan(g[0], g[1], facecolor="tab:green", alpha=0.12, edgecolor="tab:green",
                        hatch="//", lw=1.0, label="ground truth")
         lanes = ax.get_xaxis_transform()  # x in seconds, y in axes fraction
         step = 0.4 / max(len(ms), 1)
-        for rank, m in enumerate(ms, 1):
+        labels = score_labels([m.score for m in ms])
+        for rank, (m, text) in enumerate(zip(ms, labels), 1):
             y = 0.42 - step * (rank - 0.5)
             ax.hlines(y, m.start, m.end, colors="tab:orange", lw=max(2.0, 9 - rank),
                       alpha=1.0 if rank == 1 else 0.6, transform=lanes,
                       label="ranked predictions" if rank == 1 else None)
-            ax.text(m.end, y, f" #{rank} {m.score:.3f}", transform=lanes, va="center",
-                    fontsize=6.5)
+            label = f"#{rank} {text}"
+            if m.end <= 0.8 * dur:  # right of the bar
+                ax.text(m.end, y, f" {label}", transform=lanes, va="center", fontsize=6.5)
+            elif m.start >= 0.2 * dur:  # near the right edge: left of the bar
+                ax.text(m.start, y, f"{label} ", transform=lanes, va="center", ha="right",
+                        fontsize=6.5)
+            else:  # (nearly) the whole video: on the bar, inside the plot
+                ax.text(m.start + 0.01 * dur, y, label, transform=lanes, va="center",
+                        fontsize=6.5, bbox={"boxstyle": "square,pad=0.1", "fc": "white",
+                                            "ec": "none", "alpha": 0.8})
         ax.set_title(query if len(query) < 90 else query[:87] + "...", fontsize=9, loc="left")
-        ax.set_yticks([lo, (lo + hi) / 2, hi], [f"{v:.3f}" for v in (lo, (lo + hi) / 2, hi)])
+        ticks = [lo, hi] if hi - lo > 1e-9 else [hi]
+        ax.yaxis.set_major_locator(FixedLocator(ticks))
+        ax.set_yticklabels(score_labels(ticks))
         ax.set_ylabel("score", fontsize=8)
         ax.tick_params(labelsize=7)
-    axes[0, 0].legend(fontsize=7, loc="upper right", ncol=3)
-    axes[-1, 0].set_xlabel("time (s)")
-    axes[-1, 0].set_xlim(0, scores.duration)
+    axes[0, 0].legend(fontsize=7, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=3,
+                      frameon=False, borderaxespad=0.2)
+    note = f"; moments lie on steps of duration / {grid} = {dur / grid:.2f} s" if grid else ""
+    axes[-1, 0].set_xlabel(f"time (s){note}", fontsize=8)
+    axes[-1, 0].set_xlim(0, dur)
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()

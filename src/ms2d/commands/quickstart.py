@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import SEED, count
+from ._common import SEED, check_input, count
 
 NAME = "quickstart"
 HELP = ("Simulate a benchmark, train weak (multi- and single-scale) and fully supervised models, "
@@ -20,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=count(1, 256), default=None,
                         help="training processes on a CPU (default: one per core, at most 3; "
                              "1 = one process using every core)")
+    parser.add_argument("--combine", nargs="+", metavar="RESULTS.json",
+                        help="instead of running: combine the results.json of several seeds "
+                             "into --out/results.{md,png} (mean, std and each seed's value)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
 
 
@@ -29,6 +32,13 @@ def run(args: argparse.Namespace) -> int:
     from ..quickstart import run_quickstart
 
     check_output_dir(args.out, "--out")
+    if args.combine:
+        from ..quickstart import combine_seed_files
+
+        for path in args.combine:
+            check_input(path, "--combine", folder_ok=False)
+        combine_seed_files(args.combine, args.out)
+        return 0
     resolve(args.preset, args.overrides)  # the preset and every override, before simulating
     run_quickstart(args.out, seed=args.seed, preset=args.preset, overrides=args.overrides,
                    overwrite=args.overwrite, progress=not args.quiet, jobs=args.jobs)

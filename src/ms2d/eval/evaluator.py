@@ -1,18 +1,28 @@
 """Evaluate a predictions file against a ground-truth file, and write predictions files.
 
-Predictions JSONL, one line per query, ranked best first (the file order *is* the rank; scores
-are carried along but never re-sorted)::
+Predictions JSONL, one line per query, ranked best first (the file order *is* the rank for
+R@n and mIoU; mAP ranks by score, as Moment-DETR does)::
 
     {"qid": "q1", "pred_windows": [[12.0, 18.5, 0.93], [3.0, 9.0, 0.41]]}
 
-The score (third number) is optional, but within one query either every window has one or none
-does. An empty ``pred_windows`` list is allowed and counts as a miss.
+``pred_relevant_windows`` (Moment-DETR, Lighthouse, the QVHighlights submission format) is read
+as well as ``pred_windows``; other keys (``query``, ``vid``, ``pred_saliency_scores`` ...) are
+ignored. The score (third number) is optional, but within one query either every window has
+one or none does. An empty list is allowed and counts as a miss.
 
 Ground-truth JSONL is the project's annotation format (what :meth:`ms2d.data.records.Query.to_dict`
-writes); the first window is the ground truth::
+writes), or Moment-DETR / QVHighlights / Lighthouse files as distributed (``relevant_windows``;
+their highlight labels are ignored)::
 
     {"qid": "q1", "vid": "v7", "query": "a man opens the door", "duration": 30.0,
      "windows": [[12.0, 18.0]]}
+    {"qid": 7803, "vid": "RoripwjYFp8_360.0_510.0", "query": "...", "duration": 150,
+     "relevant_windows": [[26, 36], [70, 84]], "relevant_clip_ids": [...], ...}
+
+A query may have several ground-truth windows: by default (``gt_rule="best"``) a prediction is
+scored against the window it matches best, Moment-DETR's rule; ``gt_rule="first"`` uses only
+the first window. ``qid`` is a string or an integer (matched by its text: ``7803`` and
+``"7803"`` are the same query).
 
 Every problem with the files raises :class:`ms2d.data.records.DataError` naming the file, the line
 and the fix. Blank lines are ignored.
@@ -30,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from ..data.records import DataError, Query
-from .metrics import _to_numpy, compute_metrics
+from .metrics import GT_RULES, _to_numpy, compute_metrics, mean_average_precision
 
 __all__ = [
     "GOLDEN_DIR",
@@ -77,13 +87,15 @@ def _read_jsonl(path: PathLike, example: str) -> Iterator[tuple[int, dict[str, A
 
 
 def _get_qid(obj: dict[str, Any], where: str, seen: dict[str, int]) -> str:
+    """The query id as text (an integer qid, as in QVHighlights, becomes its decimal text)."""
     if "qid" not in obj:
-        raise DataError(f'{where}: missing "qid"; add the query id as a string')
+        raise DataError(f'{where}: missing "qid"; add the query id (a string or an integer)')
     qid = obj["qid"]
+    if isinstance(qid, int) and not isinstance(qid, bool):
+        qid = str(qid)
     if not isinstance(qid, str) or not qid:
         raise DataError(
-            f'{where}: "qid" must be a non-empty string, got {qid!r}; quote numeric ids, '
-            'e.g. "qid": "17"'
+            f'{where}: "qid" must be a non-empty string or an integer, got {qid!r}'
         )
     if qid in seen:
         raise DataError(
@@ -91,6 +103,14 @@ def _get_qid(obj: dict[str, Any], where: str, seen: dict[str, int]) -> str:
             "each query must appear exactly once"
         )
     return qid
+
+
+def _one_of(obj: dict[str, Any], names: tuple[str, str], where: str) -> str | None:
+    """Which of two alternative key names the line uses (``None``: neither)."""
+    present = [n for n in names if n in obj]
+    if len(present) > 1:
+        raise DataError(f"{where}: both {names[0]!r} and {names[1]!r}; keep one of them")
+    return present[0] if present else None
 
 
 def _parse_window(w: Any, where: str, what: str, allow_score: bool) -> list[float]:
@@ -126,12 +146,16 @@ def load_predictions(path: PathLike) -> dict[str, np.ndarray]:
         where = f"{path}, line {lineno}"
         qid = _get_qid(obj, where, seen)
         seen[qid] = lineno
-        if "pred_windows" not in obj:
-            raise DataError(f'{where}: missing "pred_windows"; add the ranked list, e.g. {example}')
-        ws = obj["pred_windows"]
+        key = _one_of(obj, ("pred_windows", "pred_relevant_windows"), where)
+        if key is None:
+            raise DataError(
+                f'{where}: missing "pred_windows" (or Moment-DETR\'s "pred_relevant_windows"); '
+                f"add the ranked list, e.g. {example}"
+            )
+        ws = obj[key]
         if not isinstance(ws, list):
-            raise DataError(f'{where}: "pred_windows" must be a list of [start, end(, score)]')
-        rows = [_parse_window(w, where, f"pred_windows[{i}]", True) for i, w in enumerate(ws)]
+            raise DataError(f'{where}: "{key}" must be a list of [start, end(, score)]')
+        rows = [_parse_window(w, where, f"{key}[{i}]", True) for i, w in enumerate(ws)]
         if len({len(r) for r in rows}) > 1:
             raise DataError(
                 f"{where}: some pred_windows have a score and some do not; give every window of "
@@ -144,10 +168,11 @@ def load_predictions(path: PathLike) -> dict[str, np.ndarray]:
 
 
 def load_ground_truth(path: PathLike) -> dict[str, Query]:
-    """Read a ground-truth JSONL file in the project's annotation format.
+    """Read a ground-truth JSONL file: ms2d's annotation format or Moment-DETR's.
 
     Returns:
-        ``{qid: Query}`` in file order, each with ``window`` set to the line's first window.
+        ``{qid: Query}`` in file order; ``window`` is the line's first window and
+        ``extra_windows`` the others (``Query.windows`` lists them all).
 
     Raises:
         DataError: malformed line, missing/invalid field, no window, duplicate qid.
@@ -163,29 +188,34 @@ def load_ground_truth(path: PathLike) -> dict[str, Query]:
         where = f"{path}, line {lineno}"
         qid = _get_qid(obj, where, seen)
         seen[qid] = lineno
-        missing = [k for k in ("vid", "query", "duration", "windows") if k not in obj]
+        key = _one_of(obj, ("windows", "relevant_windows"), where)
+        missing = [k for k in ("vid", "query", "duration") if k not in obj]
+        if key is None:
+            missing.append("windows")
         if missing:
             raise DataError(
-                f"{where}: missing field(s) {', '.join(missing)}; each line needs e.g. {example}"
+                f"{where}: missing field(s) {', '.join(missing)}; each line needs e.g. {example} "
+                '(or Moment-DETR\'s "relevant_windows" instead of "windows")'
             )
         if not isinstance(obj["vid"], str) or not isinstance(obj["query"], str):
             raise DataError(f'{where}: "vid" and "query" must be strings')
         duration = obj["duration"]
         if not _is_number(duration) or duration < 0:
             raise DataError(f'{where}: "duration" must be a non-negative number of seconds')
-        ws = obj["windows"]
+        ws = obj[key]
         if not isinstance(ws, list) or not ws:
             raise DataError(
-                f'{where}: "windows" must be a non-empty list of [start, end]; evaluation needs '
+                f'{where}: "{key}" must be a non-empty list of [start, end]; evaluation needs '
                 "a ground-truth moment for every query"
             )
-        start, end = _parse_window(ws[0], where, "windows[0]", False)
+        windows = [tuple(_parse_window(w, where, f"{key}[{i}]", False)) for i, w in enumerate(ws)]
         out[qid] = Query(
             qid=qid,
             vid=obj["vid"],
             sentence=obj["query"],
             duration=float(duration),
-            window=(start, end),
+            window=windows[0],
+            extra_windows=tuple(windows[1:]),
         )
     return out
 
@@ -198,19 +228,29 @@ def _listing(qids: list[str]) -> str:
     return shown + (", ..." if len(qids) > _MAX_LISTED else "")
 
 
-def evaluate_files(pred_path: PathLike, gt_path: PathLike) -> dict[str, float | int]:
+def evaluate_files(pred_path: PathLike, gt_path: PathLike, *,
+                   gt_rule: str = "best") -> dict[str, float | int]:
     """Score a predictions file against a ground-truth file.
 
     Every ground-truth qid must have exactly one predictions line and vice versa.
 
+    Args:
+        gt_rule: how a query with several ground-truth windows is scored for R@n and mIoU:
+            ``"best"`` (the window a prediction matches best: Moment-DETR's R@1) or
+            ``"first"`` (the first window only). mAP always uses every window.
+
     Returns:
         :func:`ms2d.eval.metrics.compute_metrics` with its defaults (the keys of
-        :data:`~ms2d.eval.metrics.METRIC_KEYS`, in percent), plus ``"num_queries"`` (int).
+        :data:`~ms2d.eval.metrics.METRIC_KEYS`, in percent), then
+        :func:`~ms2d.eval.metrics.mean_average_precision` (``mAP@0.5``, ``mAP@0.75``,
+        ``mAP``), plus ``"num_queries"`` (int).
 
     Raises:
         DataError: a bad line in either file, an empty ground truth, qids missing from the
             predictions, or prediction qids unknown to the ground truth.
     """
+    if gt_rule not in GT_RULES:
+        raise ValueError(f"gt_rule must be one of {', '.join(GT_RULES)}; got {gt_rule!r}")
     gt = load_ground_truth(gt_path)
     preds = load_predictions(pred_path)
     if not gt:
@@ -230,8 +270,9 @@ def evaluate_files(pred_path: PathLike, gt_path: PathLike) -> dict[str, float | 
         )
     order = list(gt)
     windows = [preds[q][:, :2] for q in order]
-    gts = np.asarray([gt[q].window for q in order], dtype=np.float64)
-    result: dict[str, float | int] = dict(compute_metrics(windows, gts))
+    gts = [np.asarray(gt[q].windows, dtype=np.float64) for q in order]
+    result: dict[str, float | int] = dict(compute_metrics(windows, gts, gt_rule=gt_rule))
+    result.update(mean_average_precision([preds[q] for q in order], gts))
     result["num_queries"] = len(order)
     return result
 

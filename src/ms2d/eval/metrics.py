@@ -18,6 +18,17 @@ Conventions, fixed here and pinned by ``tests/test_metrics.py``:
   IoU exactly 0.5 is a hit at ``IoU=0.5``.
 * **NMS** suppresses a window whose IoU with an already kept window is ``> threshold``
   (strict, as in 2D-TAN): a window with IoU exactly equal to the threshold is kept.
+* **Several ground-truth windows per query** (QVHighlights, Moment-DETR and Lighthouse files):
+  ``gts`` may give each query a ``[k, 2]`` array. With ``gt_rule="best"`` (the default) a
+  prediction is scored against the ground-truth window it matches best, which is Moment-DETR's
+  standalone R@1 rule (it picks the window with the highest IoU with the top-1 prediction);
+  ``gt_rule="first"`` scores against each query's first window only. With one window per
+  query both rules give the same numbers.
+* **mAP** (:func:`mean_average_precision`) follows Moment-DETR's standalone evaluator: per
+  query, the first 10 predictions ranked by score (ties keep the file order) are matched
+  greedily to the ground-truth windows at each IoU threshold (a window matches at most one
+  prediction), the VOC all-point interpolated average precision is taken, and the per-query
+  APs are averaged; ``mAP`` is the mean over the thresholds 0.5, 0.55, ..., 0.95.
 """
 
 from __future__ import annotations
@@ -30,12 +41,17 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "GT_RULES",
+    "MAP_KEYS",
+    "MAP_THRESHOLDS",
     "METRIC_KEYS",
+    "average_precision",
     "compute_metrics",
     "format_console_table",
     "format_table",
     "iou",
     "iou_matrix",
+    "mean_average_precision",
     "mean_iou",
     "metric_key",
     "nms",
@@ -52,6 +68,13 @@ METRIC_KEYS: tuple[str, ...] = (
     "R@5,IoU=0.7",
     "mIoU",
 )
+
+#: IoU thresholds of mAP, as Moment-DETR's standalone evaluator defines them (0.5:0.05:0.95).
+MAP_THRESHOLDS: tuple[float, ...] = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
+#: The mAP keys :func:`mean_average_precision` returns: at IoU 0.5, at 0.75, and the average.
+MAP_KEYS: tuple[str, ...] = ("mAP@0.5", "mAP@0.75", "mAP")
+#: How a query with several ground-truth windows is scored (see the module docstring).
+GT_RULES: tuple[str, ...] = ("best", "first")
 
 
 # --------------------------------------------------------------------------- input handling
@@ -224,28 +247,68 @@ def _check_topn(top_n: Any) -> int:
 # --------------------------------------------------------------------------- recall and mIoU
 
 
-def _prepare(preds: Sequence[Any], gts: Any) -> tuple[list[np.ndarray], np.ndarray]:
-    """Validate a ranked-prediction list against ``[Q, 2]`` ground truth."""
-    gt = _as_windows(gts, "gts")
+def _as_gt_list(gts: Any) -> list[np.ndarray]:
+    """Ground truth as one validated ``[k_q, 2]`` array per query (``k_q >= 1``).
+
+    ``gts`` is either ``[Q, 2]`` (one window per query) or a sequence with, per query, one
+    ``(start, end)`` pair or a list of them.
+    """
+    if hasattr(gts, "detach") or isinstance(gts, np.ndarray):
+        arr = _to_numpy(gts)
+        if arr.ndim == 3:
+            return [_as_windows(a, f"gts[{q}]") for q, a in enumerate(arr)]
+        return [row[None] for row in _as_windows(arr, "gts")]
+    try:
+        items = list(gts)
+    except TypeError:
+        raise ValueError("gts must be [Q, 2] windows or one list of windows per query") from None
+    out = []
+    for q, item in enumerate(items):
+        arr = _to_numpy(item)
+        if arr.ndim == 1:
+            arr = arr.reshape(1, -1) if arr.size else arr.reshape(0, 2)
+        w = _as_windows(arr, f"gts[{q}]")
+        if w.shape[0] == 0:
+            raise ValueError(f"gts[{q}] has no window; every query needs a ground-truth window")
+        out.append(w)
+    return out
+
+
+def _check_rule(gt_rule: str) -> str:
+    if gt_rule not in GT_RULES:
+        raise ValueError(f"gt_rule must be one of {', '.join(GT_RULES)}; got {gt_rule!r}")
+    return gt_rule
+
+
+def _prepare(preds: Sequence[Any], gts: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Validate a ranked-prediction list against the ground truth (one or more windows each)."""
+    gt = _as_gt_list(gts)
     try:
         n_preds = len(preds)
     except TypeError:
         raise ValueError(
             "preds must be a sequence with one ranked [n_i, 2] array per query"
         ) from None
-    if n_preds != gt.shape[0]:
+    if n_preds != len(gt):
         raise ValueError(
-            f"got predictions for {n_preds} queries but {gt.shape[0]} ground-truth windows; "
+            f"got predictions for {n_preds} queries but {len(gt)} ground-truth windows; "
             "pass one ranked prediction array per query, in the same order as gts"
         )
-    if gt.shape[0] == 0:
+    if not gt:
         raise ValueError("no queries to evaluate: gts is empty")
     return [_as_windows(p, f"preds[{q}]") for q, p in enumerate(preds)], gt
 
 
-def _topk_ious(preds: list[np.ndarray], gt: np.ndarray, k: int) -> list[np.ndarray]:
-    """Per query, the IoU of each of its first ``k`` predictions with its ground truth."""
-    return [_pairwise_iou(p[:k], gt[q : q + 1])[:, 0] for q, p in enumerate(preds)]
+def _topk_ious(preds: list[np.ndarray], gt: list[np.ndarray], k: int,
+               gt_rule: str = "best") -> list[np.ndarray]:
+    """Per query, the IoU of each of its first ``k`` predictions with its ground truth: the
+    best-matching window (``"best"``) or the first one (``"first"``)."""
+    cols = slice(None) if _check_rule(gt_rule) == "best" else slice(0, 1)
+    out = []
+    for p, g in zip(preds, gt):
+        m = _pairwise_iou(p[:k], g[cols])
+        out.append(m.max(axis=1) if m.shape[0] else np.zeros(0))
+    return out
 
 
 def _best_at(ious: list[np.ndarray], n: int) -> np.ndarray:
@@ -258,6 +321,8 @@ def recall_at(
     gts: np.ndarray | Any,
     n: int,
     iou_threshold: float,
+    *,
+    gt_rule: str = "best",
 ) -> float:
     """Recall@n at an IoU threshold, as a fraction in ``[0, 1]``.
 
@@ -268,9 +333,12 @@ def recall_at(
 
     Args:
         preds: one ``[n_i, 2]`` array per query, ranked best first (``n_i`` may be 0).
-        gts: ``[Q, 2]`` ground-truth windows, same order as ``preds``.
+        gts: ``[Q, 2]`` ground-truth windows, same order as ``preds``, or one ``[k_q, 2]``
+            array of windows per query.
         n: how many top predictions to look at, ``>= 1``.
         iou_threshold: in ``[0, 1]``.
+        gt_rule: ``"best"`` (the window each prediction matches best, Moment-DETR's rule)
+            or ``"first"`` (the query's first window).
 
     Raises:
         ValueError: mismatched lengths, no queries, bad windows, bad ``n`` or threshold.
@@ -278,17 +346,18 @@ def recall_at(
     n = _check_n(n)
     t = _check_threshold(iou_threshold, "iou_threshold")
     p, gt = _prepare(preds, gts)
-    best = _best_at(_topk_ious(p, gt, n), n)
+    best = _best_at(_topk_ious(p, gt, n, gt_rule), n)
     return float(np.mean(best >= t))
 
 
-def mean_iou(preds: Sequence[np.ndarray | Any], gts: np.ndarray | Any) -> float:
+def mean_iou(preds: Sequence[np.ndarray | Any], gts: np.ndarray | Any, *,
+             gt_rule: str = "best") -> float:
     """Mean IoU of each query's top-1 prediction with its ground truth, in ``[0, 1]``.
 
     A query with no predictions contributes IoU 0. Arguments as for :func:`recall_at`.
     """
     p, gt = _prepare(preds, gts)
-    best = _best_at(_topk_ious(p, gt, 1), 1)
+    best = _best_at(_topk_ious(p, gt, 1, gt_rule), 1)
     return float(np.mean(np.maximum(best, 0.0)))
 
 
@@ -302,6 +371,8 @@ def compute_metrics(
     gts: np.ndarray | Any,
     ns: Iterable[int] = (1, 5),
     thresholds: Iterable[float] = (0.3, 0.5, 0.7),
+    *,
+    gt_rule: str = "best",
 ) -> dict[str, float]:
     """The standard table: Recall@n at each IoU threshold, then mean top-1 IoU.
 
@@ -309,7 +380,8 @@ def compute_metrics(
     ``n`` in ``ns`` and, within it, each ``t`` in ``thresholds``, followed by ``"mIoU"``; with the
     defaults they are exactly :data:`METRIC_KEYS`, in that order. Semantics as in
     :func:`recall_at` (inclusive ``>=``; fewer than ``n`` predictions use what there is; no
-    predictions is a miss with IoU 0) and :func:`mean_iou`.
+    predictions is a miss with IoU 0) and :func:`mean_iou`; ``gts`` may hold several windows
+    per query, scored by ``gt_rule`` (see the module docstring).
 
     Raises:
         ValueError: mismatched lengths (with both counts in the message), no queries, bad input.
@@ -317,7 +389,7 @@ def compute_metrics(
     ns = [_check_n(n, "ns entry") for n in ns]
     thresholds = [_check_threshold(t, "thresholds entry") for t in thresholds]
     p, gt = _prepare(preds, gts)
-    ious = _topk_ious(p, gt, max([1, *ns]))
+    ious = _topk_ious(p, gt, max([1, *ns]), gt_rule)
     out: dict[str, float] = {}
     for n in ns:
         best = _best_at(ious, n)
@@ -329,6 +401,108 @@ def compute_metrics(
 
 def _percent(fraction: float) -> float:
     return round(100.0 * fraction, 2)
+
+
+# --------------------------------------------------------------------------- mAP
+
+
+def average_precision(
+    pred: np.ndarray | Any,
+    gt: np.ndarray | Any,
+    thresholds: Iterable[float] = MAP_THRESHOLDS,
+    max_preds: int | None = 10,
+) -> np.ndarray:
+    """Average precision of one query's predictions at each IoU threshold (fractions).
+
+    Args:
+        pred: ``[n, 2]`` windows in rank order, or ``[n, 3]`` with a score column; only the
+            first ``max_preds`` rows are used (``None``: all). They are ranked by score,
+            highest first, ties (and windows without scores) in the given order.
+        gt: ``[k, 2]`` ground-truth windows (``k >= 1``).
+        thresholds: IoU thresholds.
+
+    At each threshold the ranked predictions claim ground-truth windows greedily: a prediction
+    is a true positive when its best-matching window that no higher-ranked prediction claimed
+    has ``IoU >= threshold``, else a false positive. AP is the area under the precision-recall
+    curve with precision made non-increasing (VOC all-point interpolation); no predictions
+    give 0.
+    """
+    ts = [_check_threshold(t, "thresholds entry") for t in thresholds]
+    arr = _to_numpy(pred)
+    if arr.size == 0:
+        return np.zeros(len(ts))
+    if arr.ndim != 2 or arr.shape[1] not in (2, 3):
+        raise ValueError(f"pred must have shape [n, 2] or [n, 3]; got {arr.shape}")
+    if max_preds is not None:
+        arr = arr[: _check_n(max_preds, "max_preds")]
+    if arr.shape[1] == 3:
+        if not np.isfinite(arr[:, 2]).all():
+            raise ValueError("pred scores must be finite numbers")
+        arr = arr[np.argsort(-arr[:, 2], kind="stable")]
+    windows = _as_windows(arr[:, :2], "pred")
+    g = _as_windows(gt, "gt")
+    if g.shape[0] == 0:
+        raise ValueError("gt has no window; AP needs at least one ground-truth window")
+    ious = _pairwise_iou(windows, g)  # [n, k]
+    out = np.zeros(len(ts))
+    for i, t in enumerate(ts):
+        claimed = np.zeros(g.shape[0], dtype=bool)
+        tp = np.zeros(windows.shape[0])
+        for j, row in enumerate(ious):
+            free = np.where(claimed, -1.0, row)
+            k = int(np.argmax(free))
+            if free[k] >= t:
+                claimed[k] = True
+                tp[j] = 1.0
+        hits = np.cumsum(tp)
+        precision = hits / np.arange(1, len(tp) + 1)
+        recall = hits / g.shape[0]
+        out[i] = _interpolated_ap(precision, recall)
+    return out
+
+
+def _interpolated_ap(precision: np.ndarray, recall: np.ndarray) -> float:
+    """Area under the precision-recall curve, precision made non-increasing in recall (each
+    point takes the best precision at any recall at least as large), recall from 0 to 1."""
+    p = np.concatenate([[0.0], precision, [0.0]])
+    r = np.concatenate([[0.0], recall, [1.0]])
+    p = np.maximum.accumulate(p[::-1])[::-1]
+    steps = np.flatnonzero(r[1:] != r[:-1]) + 1
+    return float(np.sum((r[steps] - r[steps - 1]) * p[steps]))
+
+
+def mean_average_precision(
+    preds: Sequence[np.ndarray | Any],
+    gts: np.ndarray | Any,
+    thresholds: Iterable[float] = MAP_THRESHOLDS,
+    max_preds: int | None = 10,
+) -> dict[str, float]:
+    """mAP as Moment-DETR's standalone evaluator defines it, in percent (2 decimals).
+
+    ``preds``: one ``[n_i, 2]`` or ``[n_i, 3]`` (with scores) array per query; ``gts``: as in
+    :func:`compute_metrics` (every window of a query counts). Returns ``"mAP@{t}"`` for each
+    threshold with ``t`` 0.5 or 0.75 (the two the field reports; all of them with other
+    ``thresholds``), then ``"mAP"``: the mean over ``thresholds``. A query without predictions
+    has AP 0 (Moment-DETR's script expects at least one per query).
+    """
+    ts = [_check_threshold(t, "thresholds entry") for t in thresholds]
+    if not ts:
+        raise ValueError("thresholds is empty")
+    gt = _as_gt_list(gts)
+    if len(preds) != len(gt):
+        raise ValueError(
+            f"got predictions for {len(preds)} queries but {len(gt)} ground-truth entries; "
+            "pass one prediction array per query, in the same order as gts"
+        )
+    if not gt:
+        raise ValueError("no queries to evaluate: gts is empty")
+    ap = np.stack([average_precision(p, g, ts, max_preds) for p, g in zip(preds, gt)])
+    per_threshold = ap.mean(axis=0)
+    shown = [i for i, t in enumerate(ts) if t in (0.5, 0.75)] if list(ts) == list(
+        MAP_THRESHOLDS) else range(len(ts))
+    out = {f"mAP@{ts[i]:g}": _percent(float(per_threshold[i])) for i in shown}
+    out["mAP"] = _percent(float(per_threshold.mean()))
+    return out
 
 
 # --------------------------------------------------------------------------- tables

@@ -21,7 +21,11 @@ def _odd(k: int) -> str | None:
 
 @dataclass
 class ModelConfig:
-    """Every architecture knob. Defaults are the paper's settings (METHOD.md section 6)."""
+    """Every architecture knob. Defaults are the paper's settings (METHOD.md section 6).
+
+    ``word_embeddings`` ("learnt", "frozen", "partial") says which rows of the word-embedding
+    table train when pretrained word vectors initialise it; see its comment below.
+    """
 
     # input clip-feature dimension (C3D PCA 500 on ActivityNet)
     feature_dim: int = setting(500, min=1, max=MAX_WIDTH)
@@ -62,6 +66,13 @@ class ModelConfig:
     caption_decoder: str = setting("lstm", choices=("lstm", "bias"))
     # none (the paper) or standard (training-split statistics per dimension)
     feature_norm: str = setting("none", choices=("none", "standard"))
+    # Word embeddings when data.word_vectors is given (GloVe ...): "learnt" (the vectors only
+    # initialise the table, every row trains: the paper), "frozen" (the whole table stays as
+    # initialised), "partial" (rows of words that have a pretrained vector stay fixed, the
+    # others -- words the file lacks, <unk>, <mask> ... -- train). With "frozen" or "partial" a
+    # query word never seen in training but present in the word vectors gets its vector at
+    # inference (open vocabulary, docs/own-videos.md); with "learnt" it is <unk>.
+    word_embeddings: str = setting("learnt", choices=("learnt", "frozen", "partial"))
 
     def problems(self, section: str = "model") -> list[str]:
         """One message per field (or pair of fields) that is not allowed."""

@@ -39,12 +39,32 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def find_runs(folder: Path, depth: int = 3) -> list[Path]:
+    """Run folders (holding ``best.pt`` or ``last.pt``) below ``folder``, up to ``depth`` levels
+    down, sorted: e.g. ``runs/weak``, ``runs/full`` in a quickstart folder."""
+    found: set[Path] = set()
+    for level in range(1, depth + 1):
+        for name in ("best.pt", "last.pt"):
+            found.update(p.parent for p in folder.glob("/".join(["*"] * level + [name])))
+    return sorted(found)
+
+
+def _no_run_message(path: Path) -> str:
+    runs = find_runs(path)
+    if not runs:
+        return (f"{path} holds no best.pt or last.pt, nor does any folder below it: it is not an "
+                "ms2d run folder. Fix: pass the --out folder of ms2d train (or a .pt file)")
+    listed = "\n".join(f"  {r}" for r in runs[:12]) + ("\n  ..." if len(runs) > 12 else "")
+    return (f"{path} is not a run folder itself (no best.pt or last.pt) but holds "
+            f"{len(runs)} run(s); pass one of them:\n{listed}")
+
+
 def _resolve(path: Path) -> Path:
     if path.is_dir():
         for name in ("best.pt", "last.pt"):
             if (path / name).is_file():
                 return path / name
-        raise FileNotFoundError(f"{path} holds no best.pt or last.pt: is it an ms2d run folder?")
+        raise FileNotFoundError(_no_run_message(path))
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     return path

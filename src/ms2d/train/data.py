@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..config import DataConfig
 from ..data.annotations import Annotations, read_annotations
@@ -102,13 +103,50 @@ def clip_seconds(cfg: DataConfig) -> float:
     return float((spec or {}).get("clip_seconds") or 0.0)
 
 
-def load_splits(cfg: DataConfig, splits=("train", "val", "test")) -> Splits:
+def default_features(cfg: DataConfig) -> str:
+    """The feature file to use when none is given: for ``dataset=simulated``, the
+    ``features.hdf5`` that ``ms2d simulate`` writes next to the annotations; else ``""``."""
+    if cfg.features or cfg.dataset != "simulated" or not cfg.annotations:
+        return cfg.features
+    folder = Path(cfg.annotations)
+    found = (folder if folder.is_dir() else folder.parent) / "features.hdf5"
+    return str(found) if found.is_file() else ""
+
+
+# file names a split may have in an annotation folder, per format (absent: always there)
+_SPLIT_FILES = {"jsonl": ("{}.jsonl",), "cpl": ("{}.json", "{}_data.json"),
+                "activitynet-captions": ("{}.json",)}
+
+
+def split_missing(cfg: DataConfig, split: str) -> bool:
+    """True when the annotation folder has no file for ``split`` (e.g. no ``val.jsonl``)."""
+    folder = Path(cfg.annotations)
+    names = _SPLIT_FILES.get(cfg.dataset)
+    if not names or not folder.is_dir():
+        return False
+    return not any((folder / n.format(split)).is_file() for n in names)
+
+
+def load_splits(cfg: DataConfig, splits=("train", "val", "test"), optional=()) -> Splits:
+    """The queries of ``splits``, the feature store and the reader reports. With no
+    ``cfg.features`` for a simulated dataset, the simulation's own ``features.hdf5`` is used
+    (and recorded in ``cfg``, so the run's config names it). A split of :data:`EVALUATED`
+    needs a window on every query, unless it is named in ``optional``: such a split (training's
+    validation) may lack windows (its queries without one are not scored), and when its file is
+    absent from the annotation folder it is empty instead of an error."""
+    cfg.features = default_features(cfg)
     if not cfg.features:
-        raise DataError("no features given: pass --features FILE.hdf5 (or data.features=PATH)")
+        hint = (f" ({Path(cfg.annotations) / 'features.hdf5'} does not exist)"
+                if cfg.dataset == "simulated" and cfg.annotations else "")
+        raise DataError(f"no features given{hint}: pass --features FILE.hdf5 (or "
+                        "data.features=PATH)")
     out, protocol, reports = {}, "", {}
     for split in splits:
+        if split in optional and split_missing(cfg, split):
+            out[split], reports[split] = [], {}
+            continue
         out[split], protocol, reports[split] = load_split(
-            cfg, split, need_windows=split in EVALUATED, warn=True)
+            cfg, split, need_windows=split in EVALUATED and split not in optional, warn=True)
     if cfg.train_subset and "train" in out:
         out["train"] = out["train"][: cfg.train_subset]
     store = open_features(cfg.features)

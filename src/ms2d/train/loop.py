@@ -39,6 +39,7 @@ from ..models.maps import cell_times
 from ..utils import atomic_write_text, pick_device
 from .checkpoint import load_checkpoint, load_weights, save_checkpoint
 from .data import build_vocab, load_splits
+from .embeddings import freeze_word_embeddings, init_word_embeddings
 
 
 class NonFiniteLoss(RuntimeError):
@@ -164,7 +165,7 @@ def evaluate_queries(model, queries: list[Query], store, vocab, cfg: Config, dev
     ds = MomentDataset(queries, store, vocab, cfg.train.max_words)
     loader = _eval_loader(ds, cfg.train.batch_size, cfg.train.num_workers, device.type == "cuda")
     preds = predict(model, loader, device, top_n=5, nms=cfg.train.nms, progress=progress)
-    gts = np.array([q.window for q in queries], dtype=np.float64)
+    gts = [np.array(q.windows, dtype=np.float64) for q in queries]  # several: best match
     windows = [np.array([[m.start, m.end] for m in p]).reshape(-1, 2) for p in preds]
     return compute_metrics(windows, gts), preds
 
@@ -363,7 +364,7 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
 
         dist.barrier()
     state = _load_resume_state(out) if resume else None  # before reading data: fail fast
-    data = splits or load_splits(cfg.data, ("train", "val"))
+    data = splits or load_splits(cfg.data, ("train", "val"), optional=("val",))
     if not data.train:
         raise DataError("the training split is empty")
     for split, report in (getattr(data, "reports", None) or {}).items():
@@ -371,8 +372,13 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
                  if v and (k.startswith("clamped") or k.startswith("dropped"))}
         if fixed:
             log(f"annotations ({split}): " + ", ".join(f"{k}={v}" for k, v in fixed.items()))
-    if not data.val:
-        raise DataError("the validation split is empty: checkpoints are selected on validation")
+    val = [q for q in data.val if q.window is not None]  # only pairs with a window score
+    if not val:
+        log("no validation windows (no val split, or none of its pairs has a window): "
+            "checkpoints are not selected; best.pt is the model after the last epoch")
+    elif len(val) < len(data.val):
+        log(f"validation: {len(data.val) - len(val)} of {len(data.val)} pairs have no window "
+            "and are not scored")
     if state is not None:
         vocab = Vocab.from_list(state["vocab"])
     else:
@@ -386,17 +392,8 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
 
     torch.manual_seed(tc.seed)
     model = MS2D(cfg.model)
-    if state is None and cfg.data.word_vectors:
-        from ..data.wordvec import load_word_vectors
-
-        words, vecs = load_word_vectors(cfg.data.word_vectors, vocab=set(vocab.itos))
-        if vecs.shape[1] != cfg.model.word_dim:
-            raise DataError(f"word vectors in {cfg.data.word_vectors} are {vecs.shape[1]}-d but "
-                            f"model.word_dim={cfg.model.word_dim}; set model.word_dim={vecs.shape[1]}")
-        mat, found = vocab.embedding_matrix(words, vecs, tc.seed)
-        model.embedding.weight.data.copy_(torch.from_numpy(mat))
-        log(f"word vectors: {found}/{len(vocab) - 5} vocabulary words found in {cfg.data.word_vectors}")
-    elif state is None:
+    pretrained = init_word_embeddings(model, vocab, cfg, copy=state is None, log=log)
+    if pretrained is None and state is None:
         log("word vectors: none given, embeddings are learnt from scratch")
     if state is None and cfg.model.feature_norm == "standard":
         from ..data.features import feature_statistics
@@ -410,6 +407,7 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
     if tc.compile:
         compile_hot_modules(model)
     opt = make_optimizer(model, tc.lr, tc.weight_decay)
+    freeze_word_embeddings(model, opt, cfg.model.word_embeddings, pretrained)
     net = model  # what the training step calls: the model, or its DDP wrapper
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -518,14 +516,18 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
             n = max(len(batches), 1)
             if not main:  # the other ranks wait for rank 0 at the next step's gradient sync
                 continue
-            val, _ = evaluate_queries(model, data.val, data.store, vocab, cfg, device)
-            entry = {"epoch": epoch + 1, **{k: v / n for k, v in sums.items()}, "val": val,
+            metrics = (evaluate_queries(model, val, data.store, vocab, cfg, device)[0]
+                       if val else None)
+            entry = {"epoch": epoch + 1, **{k: v / n for k, v in sums.items()}, "val": metrics,
                      "seconds": round(time.time() - t0, 2)}
             history.append(entry)
-            score = val[tc.select_metric]
-            improved = best is None or score > best["score"]
+            score = metrics[tc.select_metric] if metrics else None
+            # without validation windows every epoch replaces best.pt: the last one is kept
+            improved = (score is None or best is None or best["score"] is None
+                        or score > best["score"])
             if improved:
-                best = {"epoch": epoch + 1, "score": score, "metric": tc.select_metric, "val": val}
+                best = {"epoch": epoch + 1, "score": score,
+                        "metric": tc.select_metric if metrics else None, "val": metrics}
             ckpt = _checkpoint(epoch + 1)
             if improved:
                 save_checkpoint(out / "best.pt", {k: v for k, v in ckpt.items() if k != "optimizer"})
@@ -533,8 +535,9 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
             last_saved = f"epoch {epoch + 1}"
             atomic_write_text(out / "history.json", json.dumps(history, indent=2))
             parts_txt = " ".join(f"{k}={v / n:.4f}" for k, v in sums.items())
-            log(f"epoch {epoch + 1}/{tc.epochs} {parts_txt} val {tc.select_metric}={score:.2f} "
-                f"mIoU={val['mIoU']:.2f}{' *' if improved else ''} ({entry['seconds']:.0f}s)")
+            val_txt = (f"val {tc.select_metric}={score:.2f} mIoU={metrics['mIoU']:.2f}"
+                       f"{' *' if improved else ''}" if metrics else "no validation")
+            log(f"epoch {epoch + 1}/{tc.epochs} {parts_txt} {val_txt} ({entry['seconds']:.0f}s)")
             if stop["flag"] and world == 1:  # interrupted in validation: the epoch is saved
                 log(f"interrupted: {out / 'last.pt'} holds {last_saved}; continue with --resume")
                 break
