@@ -617,12 +617,17 @@ STAGES = [
     ("head", "score head", "matmul"),
     ("evaluate_moments", "candidate selection + gathers", None),
     ("caption", "caption module (LSTMs + vocab softmax)", "matmul"),
+    ("appearance_moments", "appearance evidence (every candidate)", None),
+    ("appearance", "appearance teacher (BiLSTM + MLP)", "matmul"),
 ]
 
 
 def _stage_targets(model: MS2D) -> list[tuple[Any, str, str, str | None]]:
+    """The stages this model has (the caption teacher's or the appearance teacher's)."""
     out = []
     for attr, name, peak in STAGES:
+        if not hasattr(model, attr):
+            continue
         obj = getattr(model, attr)
         if isinstance(obj, nn.ModuleList):
             out += [(m, "forward", name, peak) for m in obj]

@@ -339,7 +339,7 @@ CONFIG_CASES = {
     "supervision_case": ("train.supervision=Weak",
                          ["train.supervision='Weak'", "choose one of weak, full",
                           "did you mean 'weak'?"]),
-    "label_scope": ("train.label_scope=bogus", ["train.label_scope='bogus'", "scale, all"]),
+    "label_rule": ("train.label_rule=bogus", ["train.label_rule='bogus'", "paper, rank"]),
     "epochs_zero": ("train.epochs=0", ["train.epochs=0", "must be >= 1"]),
     "select_metric": ("train.select_metric=bogus",
                       ["train.select_metric='bogus'", "'R@1,IoU=0.5'", "mIoU"]),
@@ -353,9 +353,12 @@ CONFIG_CASES = {
     "epochs_text": ("train.epochs=abc", ["train.epochs: expected an integer, got 'abc'"]),
     "key_typo": ("train.suprevision=weak", ["unknown config key 'train.suprevision'",
                                             "did you mean 'supervision'?"]),
-    "paper_rule_with_complement": (
-        "train.label_rule=paper model.caption_complement=true",
-        ["train.label_rule=paper cannot be used with model.caption_complement=true"]),
+    "rule_of_the_other_teacher": (
+        "train.label_rule=paper model.teacher=appearance",
+        ["train.label_rule=paper does not go with model.teacher=appearance: use evidence"]),
+    "appearance_needs_standard_features": (
+        "model.feature_norm=none model.teacher=appearance",
+        ["model.teacher=appearance needs model.feature_norm=standard"]),
 }
 
 
@@ -401,8 +404,8 @@ def test_config_checked_from_presets_and_checkpoints(tmp_path):
     with pytest.raises(ConfigError, match="train.supervision='Full'.*did you mean 'full'"):
         resolve(str(yaml_path))
     d = resolve("synthetic-cpu").to_dict()
-    d["train"]["label_scope"] = "bogus"
-    with pytest.raises(ConfigError, match="train.label_scope='bogus'"):
+    d["train"]["label_rule"] = "bogus"
+    with pytest.raises(ConfigError, match="train.label_rule='bogus'"):
         Config.from_dict(d)
     d["model"]["hidden"] = 0
     with pytest.raises(ConfigError, match="2 settings are not allowed: model.hidden=0"):

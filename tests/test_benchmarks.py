@@ -122,7 +122,7 @@ def test_model_candidate_features_reach_caption_per_candidate():
     torch.manual_seed(0)
     cfg = ModelConfig(feature_dim=8, hidden=8, word_dim=8, caption_hidden=8, vocab_size=30,
                       text_layers=1, scales=(8, 4), conv_layers=1, top_k=3, explore=0,
-                      word_mask=0.0)
+                      word_mask=0.0, caption_input="visual_mean")
     model = MS2D(cfg).eval()
     feats, lengths = torch.randn(2, 8, 8), torch.tensor([8, 6])
     words, wl = torch.randint(5, 30, (2, 5)), torch.tensor([5, 4])
@@ -135,7 +135,7 @@ def test_model_candidate_features_reach_caption_per_candidate():
         cand = torch.cat([span_mean(s, i) for s, i in zip(seqs, out["cand_index"])], 1)
         inputs, targets = model.caption_io(words, wl)
         ref = caption_nll_reference(model.caption, inputs, targets, cand)
-    assert torch.allclose(torch.cat(out["nll"], 1), ref, rtol=1e-5, atol=1e-5)
+    assert torch.allclose(torch.cat(out["evidence"], 1), ref, rtol=1e-5, atol=1e-5)
 
 
 # --- the dense baseline -----------------------------------------------------------------------
@@ -236,8 +236,11 @@ def test_profile_stages_cover_the_step():
     prof = bench.profile_case(case, torch.device("cpu"), {})
     names = {s["stage"] for s in prof["stages"]}
     for want in ("conv stack", "map building", "text encoder (BiLSTM)",
-                 "caption module (LSTMs + vocab softmax)", "optimizer (clip + Adam)"):
+                 "appearance teacher (BiLSTM + MLP)", "optimizer (clip + Adam)"):
         assert want in names
+    paper = bench.Case("tiny-paper", "synthetic-cpu-paper", dict(case.overrides), 12, 2, 2)
+    names = {s["stage"] for s in bench.profile_case(paper, torch.device("cpu"), {})["stages"]}
+    assert "caption module (LSTMs + vocab softmax)" in names
     assert sum(s["share"] for s in prof["stages"]) == pytest.approx(1.0)
     conv = next(s for s in prof["stages"] if s["stage"] == "conv stack")
     assert conv["flops_est"] > 0 and conv["bwd_ms"] > 0

@@ -63,25 +63,16 @@ def test_full_supervision_targets_and_mask():
     assert loss.item() == pytest.approx(0.6931, abs=1e-4)
 
 
-def test_best_reconstruction_loss_takes_the_best_candidate_per_scale():
-    from ms2d.losses import best_reconstruction_loss
+def test_evidence_labels_are_absolute_per_query():
+    from ms2d.losses import pseudo_labels
 
-    wl = torch.tensor([3, 1])  # 4 and 2 predicted tokens
-    nll = [torch.tensor([[8.0, 4.0], [2.0, 6.0]]), torch.tensor([[12.0], [4.0]])]
-    got = best_reconstruction_loss(nll, wl)
-    # scale 0: min per word 1.0 and 1.0 -> 1.0; scale 1: 3.0 and 2.0 -> 2.5; mean 1.75
-    assert torch.isclose(got, torch.tensor(1.75))
-    g = torch.tensor([[8.0, 4.0]], requires_grad=True)
-    best_reconstruction_loss([g], torch.tensor([3])).backward()
-    assert g.grad.tolist() == [[0.0, 0.25]]  # only the best candidate learns
+    evidence = torch.tensor([[0.0, -1.0, -3.0, 1.0], [5.0, 5.0, 6.0, 4.0]])
+    y = pseudo_labels(evidence, "evidence", temperature=2.0)
+    assert torch.allclose(y.max(1).values, torch.ones(2))  # the best candidate gets 1
+    assert y[0].argmax() == 2 and y[1].argmax() == 3  # lower evidence is better
+    z = -(evidence[0] - evidence[0].mean()) / evidence[0].std()
+    assert torch.allclose(y[0], torch.exp(2.0 * (z - z.max())), atol=1e-6)
+    # shifting or scaling a query's evidence does not change its labels
+    assert torch.allclose(pseudo_labels(3 * evidence + 7, "evidence", temperature=2.0), y,
+                          atol=1e-6)
 
-
-def test_teacher_window_is_the_lowest_evidence_candidate_over_scales():
-    from ms2d.train.loop import teacher_window
-
-    # scale 8: cells (1, 2) and (0, 7); scale 4: cell (2, 3)
-    idx = [torch.tensor([[1 * 8 + 2, 0 * 8 + 7]]), torch.tensor([[2 * 4 + 3]])]
-    win = teacher_window([torch.tensor([[5.0, 3.0]]), torch.tensor([[4.0]])], idx, (8, 4))
-    assert torch.allclose(win, torch.tensor([[0.0, 1.0]]))
-    win = teacher_window([torch.tensor([[1.0, 3.0]]), torch.tensor([[4.0]])], idx, (8, 4))
-    assert torch.allclose(win, torch.tensor([[1 / 8, 3 / 8]]))

@@ -107,8 +107,8 @@ def test_forward_shapes_masks_and_captions(kind):
     for n, lg, m in zip((8, 4), out["logits"], out["masks"]):
         assert lg.shape == (3, n, n)
         assert (lg[:, ~m] <= -1e4 + 1).all()  # invalid cells can never be ranked
-    assert [x.shape for x in out["nll"]] == [(3, 4), (3, 4)]
-    assert all((x > 0).all() for x in out["nll"])
+    assert [x.shape for x in out["evidence"]] == [(3, 4), (3, 4)]
+    assert all((x > 0).all() for x in out["evidence"])
     # the selected candidates are the top-K valid cells
     top = out["logits"][0].flatten(1).topk(4).indices
     assert torch.equal(out["cand_index"][0], top)
@@ -134,14 +134,14 @@ def test_explore_adds_random_candidates_in_training_only():
     model = MS2D(ModelConfig(**{**TINY, "explore": 3}))
     feats, lengths, words, wl = _batch()
     out = model(feats, lengths, words, wl, captions=True)
-    assert out["nll"][0].shape == (3, 7)
+    assert out["evidence"][0].shape == (3, 7)
     # the 4 x 4 map has 10 valid cells: top-4 + 3 random; a map whose valid cells all fit in
     # the top-K gets no random extras (they would only repeat candidates)
-    assert out["nll"][1].shape == (3, 7)
+    assert out["evidence"][1].shape == (3, 7)
     small = MS2D(ModelConfig(**{**TINY, "explore": 3, "top_k": 10}))
-    assert small(feats, lengths, words, wl, captions=True)["nll"][1].shape == (3, 10)
+    assert small(feats, lengths, words, wl, captions=True)["evidence"][1].shape == (3, 10)
     model.eval()
-    assert model(feats, lengths, words, wl, captions=True)["nll"][0].shape == (3, 4)
+    assert model(feats, lengths, words, wl, captions=True)["evidence"][0].shape == (3, 4)
 
 
 def test_caption_io_teacher_forcing():
@@ -185,12 +185,12 @@ def test_tiny_model_golden_output():
 
 
 @pytest.mark.parametrize("source", ["visual_mean", "visual", "cross"])
-def test_caption_inputs_and_whole_video_target(source):
-    model = MS2D(ModelConfig(**{**TINY, "caption_input": source, "caption_video": True}))
+def test_caption_inputs(source):
+    model = MS2D(ModelConfig(**{**TINY, "caption_input": source}))
     feats, lengths, words, wl = _batch()
     out = model(feats, lengths, words, wl, captions=True)
-    assert [x.shape for x in out["nll"]] == [(3, 4), (3, 4)]
-    assert out["video_nll"].shape == (3, 1) and (out["video_nll"] > 0).all()
+    assert [x.shape for x in out["evidence"]] == [(3, 4), (3, 4)]
+    assert all((x > 0).all() for x in out["evidence"])  # summed word NLLs
 
 
 def test_span_mean_matches_slices():
@@ -204,50 +204,48 @@ def test_span_mean_matches_slices():
     assert torch.allclose(got[1, 0], seq[1, 1:5].mean(0), atol=1e-6)
 
 
-def test_label_scope_all_ranks_across_scales():
+@pytest.mark.parametrize("teacher,rule", [("caption", "paper"), ("caption", "rank"),
+                                          ("appearance", "evidence")])
+def test_weak_objective_reports_its_parts_and_learns(teacher, rule):
     from ms2d.config import resolve
     from ms2d.train.loop import compute_loss
 
-    cfg = resolve(None, ["train.label_scope=all"])
-    cfg.model = ModelConfig(**TINY)
+    norm = "standard" if teacher == "appearance" else "none"
+    cfg = resolve(None, [f"model.teacher={teacher}", f"model.feature_norm={norm}",
+                         f"train.label_rule={rule}"])
+    cfg.model = ModelConfig(**{**TINY, "teacher": teacher, "feature_norm": norm})
     model = MS2D(cfg.model)
     feats, lengths, words, wl = _batch()
     batch = {"feats": feats, "lengths": lengths, "words": words, "word_lengths": wl}
     loss, parts = compute_loss(model, batch, cfg)
     assert torch.isfinite(loss) and set(parts) == {"rgbce", "rgbce_const", "rec"}
-
-
-@pytest.mark.parametrize("extra,keys", [(["train.pseudo_weight=0.5"], {"pseudo"}),
-                                        (["train.rec_best=0.5"], {"rec_best"})])
-def test_optional_loss_terms_are_reported_and_learn(extra, keys):
-    from ms2d.config import resolve
-    from ms2d.train.loop import compute_loss
-
-    cfg = resolve(None, extra)
-    cfg.model = ModelConfig(**TINY)
-    model = MS2D(cfg.model)
-    feats, lengths, words, wl = _batch()
-    batch = {"feats": feats, "lengths": lengths, "words": words, "word_lengths": wl}
-    loss, parts = compute_loss(model, batch, cfg)
-    assert torch.isfinite(loss) and set(parts) == {"rgbce", "rgbce_const", "rec"} | keys
     loss.backward()
-    assert model.head.proj.weight.grad.abs().sum() > 0
+    assert model.head.proj.weight.grad.abs().sum() > 0  # the student learns from the labels
+    teacher_params = model.appearance if teacher == "appearance" else model.caption
+    assert sum(p.grad.abs().sum() for p in teacher_params.parameters()
+               if p.grad is not None) > 0  # and so does the teacher
 
 
-def test_complement_mean_and_complement_nll():
-    from ms2d.models.ms2d import complement_mean
+def test_appearance_teacher_scores_every_cell_by_its_contrast():
+    from ms2d.models.appearance import contrast
 
-    seq = torch.randn(1, 4, 2)
-    idx = torch.tensor([[1 * 4 + 2, 0 * 4 + 3]])  # span 1..2, whole video
-    got = complement_mean(seq, idx)
-    assert torch.allclose(got[0, 0], seq[0, [0, 3]].mean(0), atol=1e-6)
-    assert torch.allclose(got[0, 1], seq[0].mean(0), atol=1e-6)  # the whole video: its own mean
-    model = MS2D(ModelConfig(**{**TINY, "caption_input": "visual_mean", "caption_complement": True}))
+    seq = torch.randn(1, 4, 3)
+    direction = torch.randn(1, 3)
+    idx = torch.tensor([[1 * 4 + 2, 0 * 4 + 3, 2 * 4 + 2]])  # span 1..2, whole video, cell 2
+    got = contrast(seq, idx, direction)
+    p = seq[0] @ direction[0]
+    assert torch.allclose(got[0, 0], p[1:3].mean() - p[[0, 3]].mean(), atol=1e-6)
+    assert got[0, 1] == 0  # the whole video: no rest, no contrast
+    assert torch.allclose(got[0, 2], p[2] - p[[0, 1, 3]].mean(), atol=1e-6)
+    cfg = ModelConfig(**{**TINY, "teacher": "appearance", "feature_norm": "standard"})
+    model = MS2D(cfg)
     feats, lengths, words, wl = _batch()
     out = model(feats, lengths, words, wl, captions=True)
-    assert [x.shape for x in out["complement_nll"]] == [(3, 4), (3, 4)]
-    with pytest.raises(ValueError, match="visual_mean"):
-        MS2D(ModelConfig(**{**TINY, "caption_input": "visual", "caption_complement": True}))
+    n_valid = [int(m.sum()) for m in out["masks"]]
+    assert [x.shape[1] for x in out["evidence"]] == n_valid  # every valid cell, not a top-K
+    assert out["appearance_loss"].requires_grad and not out["evidence"][0].requires_grad
+    evidence = model.teacher_evidence(feats, lengths, words, wl)
+    assert [x.shape for x in evidence] == [x.shape for x in out["evidence"]]
 
 
 def test_caption_shared_dropout_masks_are_per_query():

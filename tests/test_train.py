@@ -130,15 +130,17 @@ def test_gpu_switches_on_a_cpu_train_in_fp32_and_restore_torch_state(sim, tmp_pa
     assert torch.are_deterministic_algorithms_enabled() == before  # the mode ended with the run
 
 
-def test_compile_hot_modules_wraps_the_conv_stacks_and_the_caption_module():
+@pytest.mark.parametrize("preset,teacher", [("synthetic-cpu", "appearance"),
+                                            ("synthetic-cpu-paper", "caption")])
+def test_compile_hot_modules_wraps_the_conv_stacks_and_the_teacher(preset, teacher):
     from ms2d.models import MS2D, model_config
     from ms2d.train.loop import compile_hot_modules
 
-    cfg = resolve("synthetic-cpu", TINY)
+    cfg = resolve(preset, TINY)
     cfg.model = model_config(cfg.train.model, cfg.model, feature_dim=8, vocab_size=20)
     model = compile_hot_modules(MS2D(cfg.model))  # compiles lazily, at the first call
     assert all(s._compiled_call_impl is not None for s in model.convs)
-    assert model.caption._compiled_call_impl is not None
+    assert getattr(model, teacher)._compiled_call_impl is not None
 
 
 def test_distributed_gpu_run_without_a_gpu_says_what_to_do(monkeypatch):

@@ -50,23 +50,25 @@ def _device_name(name: str) -> str | None:
     return device_problem(name, check_available=False)
 
 
+#: label rules each teacher can use (the first is its default)
+TEACHER_RULES = {"caption": ("paper", "rank", "softmax"), "appearance": ("evidence",)}
+#: settings only the caption teacher reads
+CAPTION_ONLY = ("model.top_k", "model.caption_input", "model.caption_fusion",
+                "model.caption_shared_dropout", "model.word_mask", "model.explore")
+
+
 @dataclass
 class TrainConfig:
     model: str = setting("ms2d", choices=_model_names)  # ms2d, ms2d-single-scale, bow-linear
     # weak (the paper) or full (2D-TAN scaled-IoU BCE on the ground-truth windows)
     supervision: str = setting("weak", choices=("weak", "full"))
-    # pseudo-label rule: rank (default), paper, softmax (docs/design.md)
-    label_rule: str = setting("rank", choices=("rank", "paper", "softmax", "best-iou"))
-    # rank candidates within each scale ("scale") or across all ("all")
-    label_scope: str = setting("scale", choices=("scale", "all"))
-    complement_weight: float = setting(1.0, min=0)  # evidence = nll(span) - w * nll(rest)
-    rec_warmup_epochs: int = setting(0, min=0)  # epochs at the start where only L_rec trains
-    pseudo_weight: float = setting(0.0, min=0)  # + w * IoU-BCE against the teacher's best
-    rec_best: float = setting(0.0, min=0, max=1)  # L_rec = (1-a) * mean + a * best per scale
-    # per-word NLL margin: own video vs another video (needs caption_video and caption_negative)
-    margin: float = setting(0.0, min=0)
-    l_min: float = setting(0.1, min=0, max=1)
-    l_max: float = setting(0.7, min=0, max=1)
+    # pseudo-label rule. Caption teacher: paper (METHOD.md: l_min / l_max of the NLL shares),
+    # rank or softmax (within each scale's candidates). Appearance teacher: evidence (every
+    # candidate of every scale, standardised evidence, the best 1; docs/design.md)
+    label_rule: str = setting("paper", choices=("paper", "rank", "softmax", "evidence"))
+    l_min: float = setting(0.1, min=0, max=1)  # paper rule
+    l_max: float = setting(0.7, min=0, max=1)  # paper rule
+    sharpness: float = setting(2.0, gt=0)  # evidence rule: labels exp(s * (z - z_max))
     rec_weight: float = setting(1.0, min=0)  # lambda in L = L_rgbce + lambda * L_rec
     lr: float = setting(1e-4, gt=0)
     weight_decay: float = setting(0.0, min=0)
@@ -110,6 +112,8 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
     preset: str = ""
+    #: warnings about explicitly given settings that this config does not read (not saved)
+    notes: list[str] = field(default_factory=list, repr=False, compare=False)
 
     def to_dict(self) -> dict:
         return {"model": self.model.to_dict(), "train": asdict(self.train),
@@ -145,11 +149,12 @@ class Config:
         if tc.l_min > tc.l_max:
             problems.append(f"train.l_min={tc.l_min} > train.l_max={tc.l_max}: l_min must be "
                             "<= l_max")
-        if (tc.supervision == "weak" and tc.label_rule == "paper"
-                and self.model.caption_complement):
-            problems.append("train.label_rule=paper cannot be used with "
-                            "model.caption_complement=true (the paper's rule needs positive "
-                            "NLLs): use train.label_rule=rank or softmax")
+        rules = TEACHER_RULES.get(self.model.teacher, ())
+        known = tc.label_rule in {r for rs in TEACHER_RULES.values() for r in rs}
+        if tc.supervision == "weak" and rules and known and tc.label_rule not in rules:
+            problems.append(f"train.label_rule={tc.label_rule} does not go with "
+                            f"model.teacher={self.model.teacher}: use "
+                            f"{' or '.join(rules)} (or the other teacher)")
         if dc.protocol in PROTOCOL_NAMES[1:] and dc.dataset in DATASETS:
             from .data.annotations import PROTOCOLS
 
@@ -166,6 +171,24 @@ class Config:
         return the config itself when all are fine."""
         raise_problems(self.problems())
         return self
+
+    def unread(self, keys) -> list[str]:
+        """Of the dotted ``keys`` (settings given explicitly), those this config's supervision,
+        teacher and label rule never read, one message each (a warning, not an error)."""
+        m, t = self.model, self.train
+        reads: dict[str, bool] = {
+            "train.l_min": t.label_rule == "paper", "train.l_max": t.label_rule == "paper",
+            "train.sharpness": t.label_rule == "evidence",
+        }
+        for key in CAPTION_ONLY:
+            reads[key] = m.teacher == "caption"
+        why = (f"model.teacher={m.teacher}, train.label_rule={t.label_rule}")
+        if t.supervision == "full":
+            for key in (*CAPTION_ONLY, *reads, "model.teacher", "model.caption_hidden",
+                        "train.label_rule", "train.rec_weight"):
+                reads[key] = False
+            why = "train.supervision=full (no teacher, no pseudo-labels)"
+        return [f"{k} is set but not read with {why}" for k in keys if reads.get(k) is False]
 
 
 def _coerce(current, value, key: str):
@@ -237,7 +260,8 @@ def list_presets() -> list[str]:
 
 def load_preset(name_or_path: str, _seen: tuple[str, ...] = ()) -> dict:
     """The dict of a preset name (``ms2d/configs/<name>.yaml``) or YAML path, with its
-    ``inherit:`` chain merged in (not yet checked: see :func:`resolve`)."""
+    ``inherit:`` presets (a name or a list, merged left to right, the preset's own values
+    last) merged in (not yet checked: see :func:`resolve`)."""
     path = Path(name_or_path)
     if not path.suffix:
         res = resources.files("ms2d.configs") / f"{name_or_path}.yaml"
@@ -259,20 +283,25 @@ def load_preset(name_or_path: str, _seen: tuple[str, ...] = ()) -> dict:
     if not isinstance(d, dict):
         raise ConfigError(f"preset {name_or_path}: expected a mapping of sections (model:, "
                           f"train:, data:), got {type(d).__name__}")
-    base = d.pop("inherit", None)
-    if base:
-        if str(base) in _seen:
-            raise ConfigError(f"preset {name_or_path}: 'inherit' goes round in a circle "
-                              f"({' -> '.join((*_seen, str(base)))})")
-        parent = load_preset(str(base), (*_seen, str(name_or_path)))
+    bases = d.pop("inherit", None) or []
+    merged: dict = {}
+    for base in ([bases] if isinstance(bases, str) else bases) + [None]:
+        if base is None:
+            layer = d
+        else:
+            if str(base) in _seen:
+                raise ConfigError(f"preset {name_or_path}: 'inherit' goes round in a circle "
+                                  f"({' -> '.join((*_seen, str(base)))})")
+            layer = load_preset(str(base), (*_seen, str(name_or_path)))
         for section in ("model", "train", "data"):
-            values = d.get(section) or {}
+            values = layer.get(section) or {}
             if not isinstance(values, dict):
                 raise ConfigError(f"preset {name_or_path}: section {section!r} must be a "
                                   f"mapping of key: value, got {type(values).__name__}")
-            parent.setdefault(section, {}).update(values)
-        d = parent
-    return d
+            merged.setdefault(section, {}).update(values)
+        for key in set(layer) - {"model", "train", "data"}:
+            merged[key] = layer[key]
+    return merged
 
 
 def resolve(preset: str | None = None, overrides: list[str] | dict | None = None) -> Config:
@@ -282,12 +311,16 @@ def resolve(preset: str | None = None, overrides: list[str] | dict | None = None
     items = overrides.items() if isinstance(overrides, dict) else [
         o.split("=", 1) if "=" in o else (o, None) for o in (overrides or [])
     ]
+    given = []
     for key, value in items:
         if value is None:
             raise ConfigError(f"override {key!r} needs a value: write key=value, e.g. "
                               "train.epochs=5")
         _set(cfg, key, value)
-    return cfg.validate()
+        given.append(key)
+    cfg.validate()
+    cfg.notes = cfg.unread(given)  # not saved: train() logs them as warnings
+    return cfg
 
 
 def save_config(cfg: Config, path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-LABEL_RULES = ("paper", "rank", "softmax", "best-iou")
+LABEL_RULES = ("paper", "rank", "softmax", "evidence")
 
 
 def reconstruction_loss(nll: torch.Tensor, word_lengths: torch.Tensor) -> torch.Tensor:
@@ -17,28 +17,24 @@ def reconstruction_loss(nll: torch.Tensor, word_lengths: torch.Tensor) -> torch.
     return (nll / (word_lengths[:, None] + 1).to(nll.dtype)).mean()
 
 
-def best_reconstruction_loss(nll: list[torch.Tensor], word_lengths: torch.Tensor) -> torch.Tensor:
-    """Multiple-instance ``L_rec``: per query and scale, the word NLL of the candidate that
-    reconstructs the sentence best, averaged. ``nll``: one ``[B, K_j]`` per scale.
-
-    The mean over all candidates (the paper's ``L_rec``) is dominated by candidates off the
-    event, whose video does not match the sentence, so it teaches the caption module to ignore
-    the video; the best candidate is the one that should explain the sentence.
-    """
-    per_word = (word_lengths[:, None] + 1).to(nll[0].dtype)
-    return torch.stack([(n / per_word).min(1).values.mean() for n in nll]).mean()
-
-
 def pseudo_labels(
     nll: torch.Tensor, rule: str = "paper", l_min: float = 0.1, l_max: float = 0.7,
     temperature: float = 1.0,
 ) -> torch.Tensor:
-    """Labels ``y [B, K]`` for the K candidates of one scale from their summed word NLL.
+    """Labels ``y [B, K]`` for K candidates from their evidence ``nll`` (lower is better).
+
+    The caption teacher's rules take the K candidates of one scale and their summed word NLL:
 
     - ``paper``: ``l = nll / sum_k nll`` (so the ``l`` of a scale sum to 1; lower is better);
       ``y = 0 if l >= l_max; 1 - l if l_min <= l < l_max; 1 if l < l_min``.
     - ``rank``: linear in the rank of the reconstruction: best 1, worst 0.
-    - ``softmax``: ``softmax(-nll_per_word / T)`` scaled so that the best candidate gets 1.
+    - ``softmax``: ``softmax(-nll / T)`` scaled so that the best candidate gets 1.
+
+    The appearance teacher's rule takes every candidate of every scale:
+
+    - ``evidence``: the evidence standardised over the query's candidates, ``z``, and
+      ``y = exp(temperature * (z - max z))``: 1 for the best, ``e^-temperature`` one deviation
+      below it, about 0 for most candidates (an absolute target, unlike a rank).
 
     Labels carry no gradient.
     """
@@ -56,6 +52,9 @@ def pseudo_labels(
     if rule == "softmax":
         p = torch.softmax(-nll / temperature, 1)
         return p / p.max(1, keepdim=True).values
+    if rule == "evidence":  # standardised per query: the best 1, one deviation less e^-sharpness
+        z = -(nll - nll.mean(1, keepdim=True)) / nll.std(1, keepdim=True).clamp(min=1e-6)
+        return torch.exp(temperature * (z - z.max(1, keepdim=True).values))
     raise ValueError(f"unknown label rule {rule!r}; known: {', '.join(LABEL_RULES)}")
 
 

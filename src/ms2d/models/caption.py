@@ -16,29 +16,16 @@ from .config import ModelConfig
 
 
 class CaptionModule(nn.Module):
-    """``caption_decoder="lstm"``: the paper's two LSTM layers (layer 2 per candidate).
-    ``caption_decoder="bias"``: layer 1 only, as a language model, plus a per-candidate word
-    bias scaled by a per-position gate: ``logits[c, l] = out(h1_l) + gate(h1_l) * U(v_c)``. The
-    candidate enters through one vector over the vocabulary, so scoring a candidate costs a
-    vocabulary-wide addition per word instead of an LSTM pass (ms2d's own decoder, not the
-    paper's; docs/design.md)."""
-
     def __init__(self, cfg: ModelConfig, embedding: nn.Embedding) -> None:
         super().__init__()
         if cfg.caption_fusion not in ("concat", "product"):
             raise ValueError(f"unknown caption_fusion {cfg.caption_fusion!r}: 'concat' or 'product'")
         self.fusion = cfg.caption_fusion
-        self.decoder = cfg.caption_decoder
         h = cfg.caption_hidden
         self.embedding = embedding
         self.lstm1 = nn.LSTM(cfg.word_dim, h, batch_first=True)
-        d_in = cfg.feature_dim if cfg.caption_input == "feature_mean" else cfg.hidden
-        if self.decoder == "bias":
-            self.gate = nn.Linear(h, 1)
-            self.cand = nn.Linear(d_in, cfg.vocab_size)
-        else:
-            self.cand = nn.Linear(d_in, h)
-            self.lstm2 = nn.LSTM(2 * h if self.fusion == "concat" else h, h, batch_first=True)
+        self.cand = nn.Linear(cfg.hidden, h)
+        self.lstm2 = nn.LSTM(2 * h if self.fusion == "concat" else h, h, batch_first=True)
         self.out = nn.Linear(h, cfg.vocab_size)
         self.drop = nn.Dropout(cfg.dropout)
         self.shared = cfg.caption_shared_dropout
@@ -51,8 +38,6 @@ class CaptionModule(nn.Module):
         """
         b, c, _ = cand.shape
         h1, _ = self.lstm1(self.drop(self.embedding(inputs)))  # [B, L, H], once per query
-        if self.decoder == "bias":
-            return self._bias_nll(h1, targets, cand)
         h1 = h1[:, None].expand(b, c, *h1.shape[1:]).reshape(b * c, *h1.shape[1:])
         v = self.cand(cand).reshape(b * c, 1, -1).expand_as(h1)
         fused = torch.cat([h1, v], -1) if self.fusion == "concat" else h1 * torch.tanh(v)
@@ -63,31 +48,6 @@ class CaptionModule(nn.Module):
         nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt, ignore_index=0,
                               reduction="none")
         return nll.view(b * c, -1).sum(-1).reshape(b, c)
-
-    def evidence_direction(self, inputs: torch.Tensor, targets: torch.Tensor,
-                           anchor: torch.Tensor) -> torch.Tensor:
-        """``bias`` decoder: the gradient of the sentence's log-likelihood with respect to the
-        candidate feature, at ``anchor [B, d]`` (the video's mean): ``[B, d]``. To first order,
-        a candidate ``x`` explains the sentence better than ``y`` by ``<direction, x - y>``."""
-        h1, _ = self.lstm1(self.drop(self.embedding(inputs)))
-        h1 = self.drop(h1)
-        gate = torch.sigmoid(self.gate(h1))  # [B, L, 1]
-        logits = self.out(h1) + gate * self.cand(anchor)[:, None]  # [B, L, V]
-        p = torch.softmax(logits, -1)
-        onehot = torch.zeros_like(p).scatter_(2, targets[..., None], 1.0)
-        weight = ((onehot - p) * gate * (targets != 0)[..., None]).sum(1)  # [B, V]
-        return weight @ self.cand.weight  # [B, d]
-
-    def _bias_nll(self, h1: torch.Tensor, targets: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
-        h1 = self.drop(h1)
-        lm = self.out(h1)  # [B, L, V]
-        gate = torch.sigmoid(self.gate(h1))  # [B, L, 1]
-        bias = self.cand(self.drop(cand))  # [B, C, V]
-        logits = lm[:, None] + gate[:, None] * bias[:, :, None]  # [B, C, L, V]
-        tgt = targets[:, None].expand(-1, cand.shape[1], -1)  # [B, C, L]
-        picked = logits.gather(3, tgt[..., None])[..., 0]
-        nll = (torch.logsumexp(logits, 3) - picked) * (tgt != 0)
-        return nll.sum(-1)
 
     def _drop(self, x: torch.Tensor, b: int) -> torch.Tensor:
         """Dropout on ``[B*C, L, H]``; with ``caption_shared_dropout`` one mask per query, shared

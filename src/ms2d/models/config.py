@@ -21,7 +21,11 @@ def _odd(k: int) -> str | None:
 
 @dataclass
 class ModelConfig:
-    """Every architecture knob. Defaults are the paper's settings (METHOD.md section 6).
+    """Every architecture knob. The defaults are the paper's method and settings (METHOD.md):
+    the moments evaluation module as the paper states it (``teacher="caption"``: the caption
+    module reads ``F_cro`` of the top-K candidates only, no word masking), raw clip features.
+    ms2d's own weak supervision is ``teacher="appearance"`` with ``feature_norm="standard"``
+    (the ``appearance`` preset; docs/design.md).
 
     ``word_embeddings`` ("learnt", "frozen", "partial") says which rows of the word-embedding
     table train when pretrained word vectors initialise it; see its comment below.
@@ -45,27 +49,25 @@ class ModelConfig:
     # dense; diagonal / banded (valid cells only); auto (sparse where it pays)
     conv_impl: str = setting("auto", choices=("auto", "dense", "diagonal", "banded"))
     dropout: float = setting(0.1, min=0, lt=1)
-    # Moments evaluation module (training only)
-    top_k: int = setting(10, min=1)
-    caption_hidden: int = setting(1024, min=1, max=MAX_WIDTH)
-    # visual (max-pooled F^j), visual_mean (span mean), cross (F_cro, the paper)
-    caption_input: str = setting("visual_mean",
-                                 choices=("visual", "visual_mean", "feature_mean", "cross"))
-    caption_fusion: str = setting("concat", choices=("concat", "product"))
-    caption_shared_dropout: bool = True  # one dropout mask per query for all its candidates
-    # share of teacher-forcing input words replaced by <mask>
-    word_mask: float = setting(0.6, min=0, max=1)
-    caption_complement: bool = False  # also caption the rest of the video (for contrast labels)
-    caption_video: bool = False  # also reconstruct from the whole video (L_rec only, no label)
-    caption_negative: bool = False  # also caption another video of the batch (a contrast target)
-    # extra random candidates per scale (0 = only the top-K, the paper; -1 = every valid cell)
-    explore: int = setting(10, min=-1, max=100_000)
-    # paper (top-K, RG-BCE labels) or contrast (ms2d's own; see MS2D.contrast_moments)
-    teacher: str = setting("paper", choices=("paper", "contrast"))
-    # lstm (the paper's two layers) or bias (LM + a per-candidate word bias)
-    caption_decoder: str = setting("lstm", choices=("lstm", "bias"))
-    # none (the paper) or standard (training-split statistics per dimension)
+    # none (the paper) or standard: every feature dimension standardised with the training
+    # split's clip statistics, kept in the checkpoint (raw I3D / C3D features share a large
+    # component across all clips)
     feature_norm: str = setting("none", choices=("none", "standard"))
+    # The weak learner's teacher (training only): caption (the paper's moments evaluation
+    # module) or appearance (ms2d's own: ms2d.models.appearance)
+    teacher: str = setting("caption", choices=("caption", "appearance"))
+    # the teacher's width: the caption module's LSTMs (paper 1024), the appearance teacher's
+    caption_hidden: int = setting(1024, min=1, max=MAX_WIDTH)
+    # caption teacher only:
+    top_k: int = setting(10, min=1)  # K candidates per scale
+    # cross (F_cro, the paper), visual (max-pooled F^j), visual_mean (span mean of the segments)
+    caption_input: str = setting("cross", choices=("cross", "visual", "visual_mean"))
+    caption_fusion: str = setting("concat", choices=("concat", "product"))
+    caption_shared_dropout: bool = False  # one dropout mask per query for all its candidates
+    # share of teacher-forcing input words replaced by <mask> (0: the paper)
+    word_mask: float = setting(0.0, min=0, max=1)
+    # extra random candidates per scale beside the top-K (0: the paper)
+    explore: int = setting(0, min=0, max=100_000)
     # Word embeddings when data.word_vectors is given (GloVe ...): "learnt" (the vectors only
     # initialise the table, every row trains: the paper), "frozen" (the whole table stays as
     # initialised), "partial" (rows of words that have a pretrained vector stay fixed, the
@@ -77,13 +79,10 @@ class ModelConfig:
     def problems(self, section: str = "model") -> list[str]:
         """One message per field (or pair of fields) that is not allowed."""
         problems = check_fields(self, section)
-        spans = ("visual_mean", "feature_mean")
-        if self.caption_complement and self.caption_input not in spans:
-            problems.append(f"{section}.caption_complement=true needs {section}.caption_input="
-                            f"visual_mean or feature_mean (got {self.caption_input!r})")
-        if self.teacher == "contrast" and self.caption_input not in spans:
-            problems.append(f"{section}.teacher=contrast needs {section}.caption_input="
-                            f"visual_mean or feature_mean (got {self.caption_input!r})")
+        if self.teacher == "appearance" and self.feature_norm != "standard":
+            problems.append(f"{section}.teacher=appearance needs {section}.feature_norm=standard "
+                            f"(it predicts the standardised clip features; got "
+                            f"{self.feature_norm!r})")
         return problems
 
     def validate(self) -> ModelConfig:

@@ -26,14 +26,7 @@ from ..data.vocab import Vocab
 from ..eval.metrics import compute_metrics
 from ..files import check_output_dir
 from ..inference import candidate_table, flat_scores, rank_moments
-from ..losses import (
-    best_reconstruction_loss,
-    full_supervision_loss,
-    pseudo_labels,
-    reconstruction_loss,
-    rg_bce,
-    scaled_iou_targets,
-)
+from ..losses import full_supervision_loss, pseudo_labels, reconstruction_loss, rg_bce
 from ..models import MS2D, model_config
 from ..models.maps import cell_times
 from ..utils import atomic_write_text, pick_device
@@ -66,19 +59,16 @@ def cell_iou(n: int, duration: torch.Tensor, window: torch.Tensor) -> torch.Tens
     return inter / union.clamp(min=1e-6)
 
 
-def teacher_window(evidence: list[torch.Tensor], cand_index: list[torch.Tensor],
-                   scales: tuple[int, ...]) -> torch.Tensor:
-    """The candidate with the lowest evidence (caption NLL) over all scales, per query, as a
-    window in fractions of the video: ``[B, 2]``. No gradient."""
-    ev = torch.cat([e.detach() for e in evidence], 1)
-    ones = torch.ones(ev.shape[0], device=ev.device)
-    frac = torch.cat([cell_times(n, ones).flatten(1, 2).gather(1, i[..., None].expand(-1, -1, 2))
-                      for i, n in zip(cand_index, scales)], 1)  # [B, C, 2]
-    return frac[torch.arange(ev.shape[0], device=ev.device), ev.argmin(1)]
+def compute_loss(model: MS2D, batch: dict, cfg: Config) -> tuple[torch.Tensor, dict]:
+    """The training objective of one batch: ``(loss, parts)``.
 
-
-def compute_loss(model: MS2D, batch: dict, cfg: Config, epoch_index: int | None = None
-                 ) -> tuple[torch.Tensor, dict]:
+    Full supervision: 2D-TAN's scaled-IoU BCE on every cell of every scale. Weak supervision:
+    ``L = L_rgbce + lambda * L_rec``, where RG-BCE fits the student's scores of the teacher's
+    candidates to the pseudo-labels of ``train.label_rule`` and ``L_rec`` is the teacher's own
+    loss (the caption module's mean word NLL over its candidates, METHOD.md section 4; or the
+    appearance teacher's error on the whole video). ``parts`` also holds ``rgbce_const``, the
+    RG-BCE of the best constant prediction: a student that stays there has learnt nothing.
+    """
     tc = cfg.train
     weak = tc.supervision == "weak"
     out = model(batch["feats"], batch["lengths"], batch["words"], batch["word_lengths"], captions=weak)
@@ -90,60 +80,21 @@ def compute_loss(model: MS2D, batch: dict, cfg: Config, epoch_index: int | None 
             for n, lg, m in zip(_unwrap(model).cfg.scales, out["logits"], out["masks"])
         ) / len(out["logits"])
         return loss, {"iou_bce": loss.item()}
-    evidence = out.get("evidence", out.get("nll"))
-    if "complement_nll" in out:  # contrast: a span should explain the sentence better than
-        if tc.label_rule == "paper":  # the rest of its video does
-            raise ValueError("the paper's label rule needs positive NLLs: use train.label_rule="
-                             "rank or softmax with model.caption_complement=true")
-        w = tc.complement_weight
-        evidence = [n - w * c for n, c in zip(out["nll"], out["complement_nll"])]
-    scales = _unwrap(model).cfg.scales
-    if tc.label_rule == "best-iou":  # every cell of every map against the teacher's best span
-        window = teacher_window(evidence, out["cand_index"], scales)
-        ones = torch.ones(window.shape[0], device=window.device)
-        targets = [scaled_iou_targets(cell_iou(n, ones, window)) for n in scales]
-        l_bce = sum(full_supervision_loss(lg, cell_iou(n, ones, window), m)
-                    for n, lg, m in zip(scales, out["logits"], out["masks"])) / len(scales)
-        mean_label = torch.stack([(t * m).sum() / (m.sum() * t.shape[0])
-                                  for t, m in zip(targets, out["masks"])]).mean()
-    else:
-        if tc.label_scope == "scale":  # the paper: labels normalised within each scale's K
-            labels = torch.cat([pseudo_labels(e, tc.label_rule, tc.l_min, tc.l_max)
-                                for e in evidence], 1)
-        else:  # "all": one ranking over the candidates of every scale
-            labels = pseudo_labels(torch.cat(evidence, 1), tc.label_rule, tc.l_min, tc.l_max)
-        l_bce = rg_bce(torch.cat(out["cand_logits"], 1), labels)
-        mean_label = labels.mean()
-    # the BCE of the best constant prediction: a student stuck there has learnt nothing
-    q = mean_label.detach().clamp(1e-6, 1 - 1e-6)
+    evidence = out["evidence"]
+    if tc.label_rule == "evidence":  # one soft ranking over every candidate of every scale
+        labels = pseudo_labels(torch.cat(evidence, 1), "evidence", temperature=tc.sharpness)
+    else:  # the caption teacher's rules: within each scale's candidates
+        labels = torch.cat([pseudo_labels(e, tc.label_rule, tc.l_min, tc.l_max)
+                            for e in evidence], 1)
+    l_bce = rg_bce(torch.cat(out["cand_logits"], 1), labels)
+    q = labels.mean().clamp(1e-6, 1 - 1e-6)
     parts = {"rgbce": l_bce.item(),
              "rgbce_const": float(-(q * q.log() + (1 - q) * (1 - q).log()))}
-    if tc.pseudo_weight > 0:  # dense student target: the teacher's best candidate as a window
-        window = teacher_window(evidence, out["cand_index"], scales)
-        ones = torch.ones(window.shape[0], device=window.device)
-        l_pseudo = sum(full_supervision_loss(lg, cell_iou(n, ones, window), m)
-                       for n, lg, m in zip(scales, out["logits"], out["masks"])) / len(scales)
-        l_bce = l_bce + tc.pseudo_weight * l_pseudo
-        parts["pseudo"] = l_pseudo.item()
-    if epoch_index is not None and epoch_index < tc.rec_warmup_epochs:
-        l_bce = l_bce * 0.0  # warm-up: only the caption module learns
-    rec_nll = torch.cat(([] if "evidence" in out else out["nll"])
-                        + ([out["video_nll"]] if "video_nll" in out else []), 1)
-    l_rec = reconstruction_loss(rec_nll, batch["word_lengths"])
-    if tc.rec_best > 0:
-        l_best = best_reconstruction_loss(out["nll"], batch["word_lengths"])
-        parts["rec_best"] = l_best.item()
-        l_rec = (1 - tc.rec_best) * l_rec + tc.rec_best * l_best
-    if tc.margin > 0:  # the sentence must fit its own video better than another video
-        per_word = (batch["word_lengths"] + 1).to(l_rec.dtype)
-        feats, lengths = batch["feats"], batch["lengths"]
-        other = ~((feats == feats.roll(1, 0)).flatten(1).all(1) & (lengths == lengths.roll(1, 0)))
-        gap = (out["video_nll"][:, 0] - out["negative_nll"][:, 0]) / per_word
-        l_margin = (torch.relu(tc.margin + gap) * other).sum() / other.sum().clamp(min=1)
-        l_rec = l_rec + l_margin
-        parts["margin"] = l_margin.item()
-    loss = l_bce + tc.rec_weight * l_rec
-    return loss, {**parts, "rec": l_rec.item()}
+    if "appearance_loss" in out:
+        l_rec = out["appearance_loss"]
+    else:
+        l_rec = reconstruction_loss(torch.cat(evidence, 1), batch["word_lengths"])
+    return l_bce + tc.rec_weight * l_rec, {**parts, "rec": l_rec.item()}
 
 
 @torch.no_grad()
@@ -329,7 +280,7 @@ def compile_hot_modules(model: MS2D) -> MS2D:
     caption module, in place (``nn.Module.compile``); the rest stays eager. Returns ``model``."""
     for stack in model.convs:
         stack.compile()
-    model.caption.compile()
+    (model.caption if hasattr(model, "caption") else model.appearance).compile()
     return model
 
 
@@ -359,6 +310,8 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
         log = _silent
     if main:
         _prepare_out(out, resume, overwrite, log)
+        for note in cfg.notes:  # settings given that this config never reads
+            log(f"warning: {note}")
     if world > 1:
         import torch.distributed as dist
 
@@ -480,7 +433,7 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
             for step, batch in enumerate(bar, start=skip):
                 batch = _to(batch, device)
                 with autocast(device, tc.amp):
-                    loss, parts = compute_loss(net, batch, cfg, epoch)
+                    loss, parts = compute_loss(net, batch, cfg)
                 loss_value = loss.item()
                 if not math.isfinite(loss_value):
                     raise NonFiniteLoss(

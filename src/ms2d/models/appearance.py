@@ -1,0 +1,54 @@
+"""The appearance teacher: ms2d's own moments evaluation module (not the paper's).
+
+It learns, from (video, sentence) pairs alone, what a sentence looks like: a small text encoder
+predicts the mean of the video's standardised clip features from the sentence (mean squared
+error; the only target is the whole video, so no boundary is ever used). A sentence's predicted
+appearance ``g(q)`` is then a direction in feature space, and every valid candidate of every scale
+gets the evidence ``<g(q), mean(span) - mean(rest of the video)>`` (zero for the whole video):
+the span whose clips differ from the rest of their video in the sentence's direction holds the
+event. Scoring every candidate costs one dot product per segment (prefix sums), so the teacher
+looks at all of them, not only the student's top-K, and it gives the same scores in training and
+evaluation (no masking, no dropout in the evidence).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from .config import ModelConfig
+
+
+class AppearanceTeacher(nn.Module):
+    def __init__(self, cfg: ModelConfig, embedding: nn.Embedding) -> None:
+        super().__init__()
+        h = cfg.caption_hidden
+        self.embedding = embedding
+        self.lstm = nn.LSTM(cfg.word_dim, h // 2, batch_first=True, bidirectional=True)
+        self.mlp = nn.Sequential(nn.Linear(h, h), nn.ReLU(), nn.Linear(h, cfg.feature_dim))
+
+    def forward(self, words: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``words [B, L]``, ``lengths [B]`` -> predicted standardised appearance ``[B, F]``."""
+        packed = pack_padded_sequence(self.embedding(words), lengths.cpu().clamp(min=1),
+                                      batch_first=True, enforce_sorted=False)
+        out, _ = self.lstm(packed)
+        out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True,
+                                                  total_length=words.shape[1])
+        mask = (torch.arange(words.shape[1], device=words.device)[None]
+                < lengths[:, None]).to(out.dtype)
+        pooled = (out * mask[..., None]).sum(1) / lengths.clamp(min=1)[:, None].to(out.dtype)
+        return self.mlp(pooled)
+
+
+def contrast(seq: torch.Tensor, idx: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
+    """``<direction, mean(span) - mean(rest)>`` for the spans of flat cell indices ``idx [B, K]``
+    of the segments ``seq [B, N, F]``; 0 for the whole video. ``direction [B, F]`` -> ``[B, K]``."""
+    n = seq.shape[1]
+    p = (seq * direction[:, None]).sum(-1)  # [B, N]: each segment's projection
+    cs = torch.cat([p.new_zeros(p.shape[0], 1), p.cumsum(1)], 1)
+    x, y = idx // n, idx % n
+    length = (y - x + 1).to(p.dtype)
+    inside = cs.gather(1, y + 1) - cs.gather(1, x)
+    rest = (cs[:, -1:] - inside) / (n - length).clamp(min=1)
+    return torch.where(length >= n, torch.zeros_like(inside), inside / length - rest)
