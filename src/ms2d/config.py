@@ -55,6 +55,8 @@ TEACHER_RULES = {"caption": ("paper", "rank", "softmax"), "appearance": ("eviden
 #: settings only the caption teacher reads
 CAPTION_ONLY = ("model.top_k", "model.caption_input", "model.caption_fusion",
                 "model.caption_shared_dropout", "model.word_mask", "model.explore")
+#: settings only the appearance teacher reads
+APPEARANCE_ONLY = ("model.teacher_folds",)
 
 
 @dataclass
@@ -182,9 +184,12 @@ class Config:
         }
         for key in CAPTION_ONLY:
             reads[key] = m.teacher == "caption"
+        for key in APPEARANCE_ONLY:
+            reads[key] = m.teacher == "appearance"
         why = (f"model.teacher={m.teacher}, train.label_rule={t.label_rule}")
         if t.supervision == "full":
-            for key in (*CAPTION_ONLY, *reads, "model.teacher", "model.caption_hidden",
+            for key in (*CAPTION_ONLY, *APPEARANCE_ONLY, *reads, "model.teacher",
+                        "model.caption_hidden",
                         "train.label_rule", "train.rec_weight"):
                 reads[key] = False
             why = "train.supervision=full (no teacher, no pseudo-labels)"

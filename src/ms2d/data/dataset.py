@@ -24,6 +24,8 @@ class MomentDataset(Dataset):
         self.store = store
         self.vocab = vocab
         self.max_words = max_words
+        # each query's video as an integer (sorted video ids): the appearance teacher's folds
+        self.video_index = {v: i for i, v in enumerate(sorted({q.vid for q in queries}))}
         self.words = []
         for q in queries:
             ids = vocab.encode(q.sentence, max_words)
@@ -42,7 +44,7 @@ class MomentDataset(Dataset):
         feats = np.asarray(self.store.get(q.vid), dtype=np.float32)
         window = q.window if q.window is not None else (math.nan, math.nan)
         return {"feats": feats, "words": self.words[i], "duration": q.duration,
-                "window": window, "index": i}
+                "window": window, "index": i, "video": self.video_index[q.vid]}
 
 
 def collate(items: list[dict]) -> dict:
@@ -63,4 +65,5 @@ def collate(items: list[dict]) -> dict:
         "duration": torch.tensor([float(it["duration"]) for it in items]),
         "window": torch.tensor([list(it["window"]) for it in items], dtype=torch.float32),
         "index": torch.tensor([it["index"] for it in items]),
+        "video": torch.tensor([it.get("video", it["index"]) for it in items]),
     }

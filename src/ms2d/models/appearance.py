@@ -9,6 +9,12 @@ the span whose clips differ from the rest of their video in the sentence's direc
 event. Scoring every candidate costs one dot product per segment (prefix sums), so the teacher
 looks at all of them, not only the student's top-K, and it gives the same scores in training and
 evaluation (no masking, no dropout in the evidence).
+
+Cross-fitting: a teacher that has fit a training video's mean predicts that video (its scene,
+its other events) rather than the sentence, and its labels for that video get worse while its
+loss keeps falling. So there are ``folds`` teachers; teacher ``k`` learns from the videos of
+every fold but ``k`` and labels the videos of fold ``k`` (a video's fold: its index modulo
+``folds``), so every label comes from a teacher that never saw that video.
 """
 
 from __future__ import annotations
@@ -52,3 +58,30 @@ def contrast(seq: torch.Tensor, idx: torch.Tensor, direction: torch.Tensor) -> t
     inside = cs.gather(1, y + 1) - cs.gather(1, x)
     rest = (cs[:, -1:] - inside) / (n - length).clamp(min=1)
     return torch.where(length >= n, torch.zeros_like(inside), inside / length - rest)
+
+
+class CrossFitTeachers(nn.Module):
+    """``folds`` appearance teachers (one when ``folds == 1``: it labels its own videos)."""
+
+    def __init__(self, cfg: ModelConfig, embedding: nn.Embedding) -> None:
+        super().__init__()
+        self.folds = cfg.teacher_folds
+        self.teachers = nn.ModuleList(AppearanceTeacher(cfg, embedding)
+                                      for _ in range(self.folds))
+
+    def forward(self, words: torch.Tensor, lengths: torch.Tensor, target: torch.Tensor,
+                video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(loss, direction [B, F])``: the teachers' mean squared error on the videos they
+        learn from, and each query's direction from the teacher of its video's fold."""
+        fold = video % self.folds
+        preds = torch.stack([t(words, lengths) for t in self.teachers])  # [K, B, F]
+        err = (preds - target[None]).pow(2).mean(-1)  # [K, B]
+        if self.folds == 1:
+            return err.mean(), preds[0]
+        learn = fold[None] != torch.arange(self.folds, device=fold.device)[:, None]  # [K, B]
+        loss = (err * learn).sum() / learn.sum().clamp(min=1)
+        return loss, preds.gather(0, fold[None, :, None].expand(1, -1, preds.shape[2]))[0]
+
+    def predict(self, words: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """A new sentence's appearance: the teachers' mean (for checks; training uses folds)."""
+        return torch.stack([t(words, lengths) for t in self.teachers]).mean(0)

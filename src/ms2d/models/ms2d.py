@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..data.vocab import BOS, EOS, MASK, PAD
-from .appearance import AppearanceTeacher, contrast
+from .appearance import CrossFitTeachers, contrast
 from .caption import CaptionModule
 from .config import ModelConfig
 from .diagonal import DiagonalPlan
@@ -41,7 +41,7 @@ class MS2D(nn.Module):
             for n in cfg.scales[:n_stacks])
         self.head = ScoreHead(cfg)
         if cfg.teacher == "appearance":
-            self.appearance = AppearanceTeacher(cfg, self.embedding)
+            self.appearance = CrossFitTeachers(cfg, self.embedding)
         else:
             self.caption = CaptionModule(cfg, self.embedding)
 
@@ -74,11 +74,13 @@ class MS2D(nn.Module):
             logits.append(self.head(x, mask))
         return logits, fused
 
-    def forward(self, feats, lengths, words, word_lengths, *, captions: bool = False) -> dict:
+    def forward(self, feats, lengths, words, word_lengths, *, captions: bool = False,
+                video: torch.Tensor | None = None) -> dict:
         """Score every candidate; with ``captions=True`` also run the teacher.
 
         Returns ``{"logits": [B, N_j, N_j] per scale, "masks": [N_j, N_j] per scale}`` and, with
-        the teacher, ``"cand_index"`` (flat cell indices ``[B, K_j]`` per scale),
+        the teacher (``video``: each query's video as an integer, for the appearance teacher's
+        folds), ``"cand_index"`` (flat cell indices ``[B, K_j]`` per scale),
         ``"cand_logits"`` (the student's logits there) and ``"evidence"`` (the teacher's, lower
         is better; the caption teacher: summed word NLLs, with gradient, that ``L_rec``
         averages) or, for the appearance teacher, ``"appearance_loss"``.
@@ -92,7 +94,9 @@ class MS2D(nn.Module):
             x = self.video.normalize(feats)
             segs = [resample_weights(lengths, n, feats.shape[1]).to(x.dtype) @ x
                     for n in self.cfg.scales]
-            out.update(self.appearance_moments(segs, logits, words, word_lengths))
+            if video is None:  # no video ids: every query its own video
+                video = torch.arange(len(feats), device=feats.device)
+            out.update(self.appearance_moments(segs, logits, words, word_lengths, video))
         elif captions:
             source = {"visual": vmaps, "cross": fused, "visual_mean": seqs}[self.cfg.caption_input]
             out.update(self.evaluate_moments(source, logits, words, word_lengths))
@@ -138,12 +142,12 @@ class MS2D(nn.Module):
         return {"cand_index": cand_idx, "cand_logits": cand_logits,
                 "evidence": list(nll.split(sizes, 1))}
 
-    def appearance_moments(self, segs, logits, words, word_lengths) -> dict:
-        """The appearance teacher (:mod:`ms2d.models.appearance`): its loss on the whole video
-        (``appearance_loss``) and its ``evidence`` for every valid cell (lower is better).
-        ``segs``: the standardised clip features resampled to each scale, ``[B, N_j, F]``."""
-        g = self.appearance(words, word_lengths)
-        loss = (g - segs[0].mean(1)).pow(2).mean()
+    def appearance_moments(self, segs, logits, words, word_lengths, video) -> dict:
+        """The appearance teachers (:mod:`ms2d.models.appearance`): their loss on the whole
+        videos (``appearance_loss``) and the ``evidence`` for every valid cell (lower is better)
+        of the teacher that did not learn from the query's video. ``segs``: the standardised clip
+        features resampled to each scale, ``[B, N_j, F]``."""
+        loss, g = self.appearance(words, word_lengths, segs[0].mean(1), video)
         cand_idx, cand_logits, evidence = [], [], []
         direction = g.detach()
         for seq, lg, mask in zip(segs, logits, self.masks(words.device)):
@@ -168,7 +172,7 @@ class MS2D(nn.Module):
             masks = self.masks(feats.device)
             if self.cfg.teacher == "appearance":
                 x = self.video.normalize(feats)
-                direction = self.appearance(words, word_lengths)
+                direction = self.appearance.predict(words, word_lengths)
                 out = []
                 for n, mask in zip(self.cfg.scales, masks):
                     seq = resample_weights(lengths, n, feats.shape[1]).to(x.dtype) @ x

@@ -71,7 +71,8 @@ def compute_loss(model: MS2D, batch: dict, cfg: Config) -> tuple[torch.Tensor, d
     """
     tc = cfg.train
     weak = tc.supervision == "weak"
-    out = model(batch["feats"], batch["lengths"], batch["words"], batch["word_lengths"], captions=weak)
+    out = model(batch["feats"], batch["lengths"], batch["words"], batch["word_lengths"],
+                captions=weak, video=batch.get("video"))
     if not weak:
         if torch.isnan(batch["window"]).any():
             raise DataError("full supervision needs a ground-truth window for every training pair")
