@@ -32,7 +32,9 @@ class AppearanceTeacher(nn.Module):
         h = cfg.caption_hidden
         self.embedding = embedding
         self.lstm = nn.LSTM(cfg.word_dim, h // 2, batch_first=True, bidirectional=True)
-        self.mlp = nn.Sequential(nn.Linear(h, h), nn.ReLU(), nn.Linear(h, cfg.feature_dim))
+        # a linear read-out: an MLP here fits each training video's own mean (its scene, its
+        # other events) within a few epochs, and its labels for those videos get worse
+        self.out = nn.Linear(h, cfg.feature_dim)
 
     def forward(self, words: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``words [B, L]``, ``lengths [B]`` -> predicted standardised appearance ``[B, F]``."""
@@ -44,7 +46,7 @@ class AppearanceTeacher(nn.Module):
         mask = (torch.arange(words.shape[1], device=words.device)[None]
                 < lengths[:, None]).to(out.dtype)
         pooled = (out * mask[..., None]).sum(1) / lengths.clamp(min=1)[:, None].to(out.dtype)
-        return self.mlp(pooled)
+        return self.out(pooled)
 
 
 def contrast(seq: torch.Tensor, idx: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
@@ -66,6 +68,9 @@ class CrossFitTeachers(nn.Module):
     def __init__(self, cfg: ModelConfig, embedding: nn.Embedding) -> None:
         super().__init__()
         self.folds = cfg.teacher_folds
+        import os
+        if os.environ.get("MS2D_OWN_EMB"):
+            embedding = nn.Embedding(cfg.vocab_size, cfg.word_dim, padding_idx=0)
         self.teachers = nn.ModuleList(AppearanceTeacher(cfg, embedding)
                                       for _ in range(self.folds))
 
