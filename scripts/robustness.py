@@ -27,6 +27,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -60,8 +61,15 @@ def _config(preset: str, data: Path, seed: int, overrides: list[str]):
 
 
 def child(args: argparse.Namespace) -> int:
-    """One training run in its own process: train, select on validation, evaluate test once."""
+    """One job in its own process: the baselines of a (preset, world, seed), or one training
+    run (train, select on validation, evaluate test once)."""
     import torch
+
+    if args.baselines:
+        torch.set_num_threads(args.threads)
+        result = baselines(args.preset, Path(args.data), args.seed)
+        (Path(args.run) / "baselines.json").write_text(json.dumps(result, indent=1))
+        return 0
 
     from ms2d.train.data import load_splits
     from ms2d.train.loop import evaluate_queries, load_model, train
@@ -72,8 +80,11 @@ def child(args: argparse.Namespace) -> int:
     splits = load_splits(cfg.data)
     t0 = time.time()
     summary = train(cfg, run, overwrite=True, splits=splits, log=lambda *a: None)
-    model, vocab, _ = load_model(run / "best.pt")
-    test, _ = evaluate_queries(model, splits.test, splits.store, vocab, cfg, torch.device("cpu"))
+    from ms2d.utils import pick_device
+
+    model, vocab, _ = load_model(run / "best.pt", pick_device(cfg.train.device))
+    device = next(model.parameters()).device
+    test, _ = evaluate_queries(model, splits.test, splits.store, vocab, cfg, device)
     hist = json.loads((run / "history.json").read_text())
     result = {
         "best_epoch": summary["best"]["epoch"], "val": summary["best"]["val"], "test": test,
@@ -188,7 +199,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="config override for every weak run (a design variant)")
     p.add_argument("--tag", default="", help="suffix of the weak runs' folder (for --set variants)")
+    p.add_argument("--set-all", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override for every trained run, weak and full (e.g. a smoke "
+                        "test's train.epochs=1)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--baselines", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--run", help=argparse.SUPPRESS)
     p.add_argument("--data", help=argparse.SUPPRESS)
     p.add_argument("--preset", help=argparse.SUPPRESS)
@@ -202,34 +217,43 @@ def main(argv: list[str] | None = None) -> int:
     presets = [x for x in args.presets.split(",") if x]
     methods = [m for m in args.methods.split(",") if m]
     tag = f"-{args.tag}" if args.tag else ""
-    jobs = []
     t0 = time.time()
-    for world in worlds:
-        for seed in seeds:
-            data = simulate_world(args.out, world, seed, args.videos)
-            for preset in presets:
-                base = args.out / "runs" / preset / f"{world}-s{seed}"
-                base.mkdir(parents=True, exist_ok=True)
-                if not (base / "baselines.json").exists():
-                    (base / "baselines.json").write_text(
-                        json.dumps(baselines(preset, data, seed), indent=1))
-                for method in methods:
-                    name = f"weak{tag}" if method == "weak" else method
-                    run = base / name
-                    if (run / "result.json").exists():
-                        continue
-                    ov = ["train.supervision=full"] if method == "full" else list(args.set)
-                    jobs.append((f"{preset}/{world}-s{seed}/{name}", run, data, preset, seed, ov))
-    print(f"{len(jobs)} training runs to do, {args.jobs} at a time", flush=True)
+    pairs = [(w, s) for w in worlds for s in seeds]
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:  # the worlds, in parallel
+        data_dirs = dict(zip(pairs, pool.map(simulate_world, [args.out] * len(pairs),
+                                             [w for w, _ in pairs], [s for _, s in pairs],
+                                             [args.videos] * len(pairs))))
+    print(f"{len(pairs)} simulated worlds ready ({time.time() - t0:.0f}s)", flush=True)
+    jobs, later = [], []  # weak runs first, then baselines, then full supervision
+    for world, seed in pairs:
+        data = data_dirs[(world, seed)]
+        for preset in presets:
+            base = args.out / "runs" / preset / f"{world}-s{seed}"
+            base.mkdir(parents=True, exist_ok=True)
+            if not (base / "baselines.json").exists():
+                later.append((f"{preset}/{world}-s{seed}/baselines", base, data, preset, seed,
+                              ["--baselines"]))
+            for method in methods:
+                name = f"weak{tag}" if method == "weak" else method
+                run = base / name
+                if (run / "result.json").exists():
+                    continue
+                ov = [*args.set_all, *(["train.supervision=full"] if method == "full"
+                                       else args.set)]
+                (jobs if method == "weak" else later).append(
+                    (f"{preset}/{world}-s{seed}/{name}", run, data, preset, seed, ov))
+    jobs += sorted(later, key=lambda j: not j[-1] == ["--baselines"])
+    print(f"{len(jobs)} jobs to do, {args.jobs} at a time", flush=True)
     running: list = []
     while jobs or running:
         while jobs and len(running) < args.jobs:
             name, run, data, preset, seed, ov = jobs.pop(0)
             run.mkdir(parents=True, exist_ok=True)
+            log_path = run.parent / f"{run.name}.log"
             cmd = [sys.executable, __file__, "--out", str(args.out), "--child", "--run", str(run),
                    "--data", str(data), "--preset", preset, "--seed", str(seed),
                    "--threads", str(args.threads), *ov]
-            log = open(run.parent / f"{run.name}.log", "w")
+            log = open(log_path, "w")
             running.append((name, run, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                                         env={**os.environ, "OMP_NUM_THREADS":
                                                              str(args.threads)})))
@@ -239,8 +263,12 @@ def main(argv: list[str] | None = None) -> int:
             if proc.poll() is None:
                 continue
             running.remove(item)
-            f = run / "result.json"
-            if f.exists():
+            f = run / ("baselines.json" if name.endswith("/baselines") else "result.json")
+            if name.endswith("/baselines") and f.exists():
+                b = json.loads(f.read_text())
+                print(f"[{time.time() - t0:6.0f}s] {name}: prior {b['prior'][METRIC]:.2f}, "
+                      f"linear {b['linear'][METRIC]:.2f}", flush=True)
+            elif f.exists():
                 r = json.loads(f.read_text())
                 print(f"[{time.time() - t0:6.0f}s] {name}: test {METRIC} {r['test'][METRIC]:.2f}, "
                       f"val by epoch {r['val_curve']}", flush=True)

@@ -68,9 +68,6 @@ class CrossFitTeachers(nn.Module):
     def __init__(self, cfg: ModelConfig, embedding: nn.Embedding) -> None:
         super().__init__()
         self.folds = cfg.teacher_folds
-        import os
-        if os.environ.get("MS2D_OWN_EMB"):
-            embedding = nn.Embedding(cfg.vocab_size, cfg.word_dim, padding_idx=0)
         self.teachers = nn.ModuleList(AppearanceTeacher(cfg, embedding)
                                       for _ in range(self.folds))
 

@@ -449,10 +449,6 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
                 loss.backward()
                 if tc.grad_clip > 0:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-                if os.environ.get("MS2D_COSINE"):
-                    frac = (epoch * len(batches) + step) / max(tc.epochs * len(batches), 1)
-                    for g in opt.param_groups:
-                        g["lr"] = tc.lr * 0.5 * (1 + math.cos(math.pi * frac))
                 opt.step()
                 for k, v in {"loss": loss_value, **parts}.items():
                     sums[k] = sums.get(k, 0.0) + v
