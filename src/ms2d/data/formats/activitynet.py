@@ -39,13 +39,9 @@ def read(path: Path, split: str, **_) -> Read:
 
 
 def read_file(path: Path) -> list[Raw]:
-    data = load_json(path)
-    if not isinstance(data, dict):
-        raise DataError(
-            f"{path}: expected a JSON object {{vid: {{duration, timestamps, sentences}}}}, got "
-            f"{type(data).__name__}. Fix: use the ActivityNet Captions train/val_1/val_2 files "
-            "(for the [vid, duration, [s, e], sentence] list form use dataset 'cpl')."
-        )
+    data = load_json(path, dict, "a JSON object {vid: {duration, timestamps, sentences}}",
+                     "Fix: use the ActivityNet Captions train/val_1/val_2 files (for the "
+                     "[vid, duration, [s, e], sentence] list form use dataset 'cpl').")
     out: list[Raw] = []
     for v, entry in data.items():
         where_v = f"{path}: video {v!r}"

@@ -123,7 +123,16 @@ def lines(text: str) -> list[str]:
     return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
 
 
-def load_json(path: Path) -> Any:
+def load_json(path: Path, kind: type, expected: str, fix: str) -> Any:
+    """The JSON document in ``path``, which must be a ``kind`` (``expected`` and ``fix`` say
+    what it should have been)."""
+    data = _parse_json(path)
+    if not isinstance(data, kind):
+        raise DataError(f"{path}: expected {expected}, got {type(data).__name__}. {fix}")
+    return data
+
+
+def _parse_json(path: Path) -> Any:
     text = read_text(path)
     try:
         return json.loads(text)

@@ -36,13 +36,9 @@ def read(path: Path, split: str, **_) -> Read:
 
 
 def read_file(path: Path) -> list[Raw]:
-    data = load_json(path)
-    if not isinstance(data, list):
-        raise DataError(
-            f"{path}: expected a JSON list of [vid, duration, [start, end], sentence], got "
-            f"{type(data).__name__}. Fix: use the SCN/CPL data files (for the ActivityNet "
-            "{vid: {...}} form use dataset 'activitynet-captions')."
-        )
+    data = load_json(path, list, "a JSON list of [vid, duration, [start, end], sentence]",
+                     "Fix: use the SCN/CPL data files (for the ActivityNet {vid: {...}} form "
+                     "use dataset 'activitynet-captions').")
     out: list[Raw] = []
     fix = "Fix: each record must be [vid, duration, [start, end], sentence]."
     for i, rec in enumerate(data):
