@@ -20,9 +20,8 @@ from pathlib import Path
 
 import torch
 
-from ms2d.models.diagonal import TapMajorConv2d
-from ms2d.models.fusion import conv_plan_for, masked_conv
 from ms2d.models.maps import candidate_mask
+from ms2d.ops import TapMajorConv2d, conv_plan_for, masked_conv
 from ms2d.train.loop import autocast, tf32_mode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

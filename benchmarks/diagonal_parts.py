@@ -21,8 +21,8 @@ from pathlib import Path
 
 import torch
 
-from ms2d.models.diagonal import _acc_mm, _mm, plan_diagonal, rows_conv, rows_conv_backward
 from ms2d.models.maps import candidate_mask
+from ms2d.ops.diagonal import _acc_mm, _mm, plan_diagonal, rows_conv, rows_conv_backward
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as bench  # noqa: E402  (benchmarks/ is not a package: run.py's peak measurements)

@@ -20,8 +20,8 @@ import torch
 
 from ms2d.config import resolve
 from ms2d.models import MS2D, model_config
-from ms2d.models.fusion import conv_plan_for, masked_conv
 from ms2d.models.maps import candidate_mask
+from ms2d.ops import conv_plan_for, masked_conv
 from ms2d.train.loop import autocast, compute_loss, tf32_mode
 
 failures: list[str] = []
@@ -57,7 +57,7 @@ def conv_checks(dev: torch.device) -> None:
 
 
 def bf16_conv_checks(dev: torch.device) -> None:
-    from ms2d.models.diagonal import mixed_products
+    from ms2d.ops.diagonal import mixed_products
 
     mixed = dev.type == "cuda" and mixed_products("cuda", torch.bfloat16)
     print(f"     bf16 operands with float32 sums (addmm out_dtype) on {dev.type}: {mixed}")
@@ -83,7 +83,7 @@ def bf16_conv_checks(dev: torch.device) -> None:
 def auto_checks(dev: torch.device) -> None:
     """``conv_impl=auto`` on this device: diagonal at N=64 (fp32/TF32); dense for 5x5 kernels
     under bf16 autocast on a GPU, diagonal for 9x9 (the measured rule)."""
-    from ms2d.models.diagonal import DiagonalPlan
+    from ms2d.ops.diagonal import DiagonalPlan
 
     mask = candidate_mask(64).to(dev)
     got = {(k, bf16): isinstance(conv_plan_for("auto", mask, k, bf16=bf16), DiagonalPlan)

@@ -4,11 +4,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ms2d.models.banded import banded_conv2d, plan_banded
 from ms2d.models.config import ModelConfig
-from ms2d.models.diagonal import DiagonalPlan
-from ms2d.models.fusion import AUTO_MAX_WORK, MaskedConvStack, conv_plan_for
+from ms2d.models.fusion import MaskedConvStack
 from ms2d.models.maps import candidate_mask
+from ms2d.ops import conv_plan_for
+from ms2d.ops.banded import banded_conv2d, plan_banded
+from ms2d.ops.diagonal import DiagonalPlan
+from ms2d.ops.stack import AUTO_MAX_WORK
 
 
 def _random_mask(n: int, seed: int) -> torch.Tensor:

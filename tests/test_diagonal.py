@@ -1,4 +1,4 @@
-"""The diagonal convolution (ms2d.models.diagonal) equals the dense masked convolution."""
+"""The diagonal convolution (ms2d.ops.diagonal) equals the dense masked convolution."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ms2d.models.banded import banded_conv2d, plan_banded
-from ms2d.models.diagonal import diagonal_conv2d, from_rows, plan_diagonal, to_rows
 from ms2d.models.maps import candidate_mask
+from ms2d.ops.banded import banded_conv2d, plan_banded
+from ms2d.ops.diagonal import diagonal_conv2d, from_rows, plan_diagonal, to_rows
 
 
 def _dense(x, w, mask):
@@ -99,7 +99,7 @@ def test_bf16_operands_with_float32_sums(monkeypatch):
     """The path a GPU takes under bf16 autocast (bf16 operands, float32 results; CUDA's
     ``addmm(out_dtype=...)``), on a CPU: the products emulated in float32 from the bf16
     operands, the dtype plumbing (saved operands, gradients' dtypes) as on the GPU."""
-    import ms2d.models.diagonal as dg
+    import ms2d.ops.diagonal as dg
 
     assert not dg.mixed_products("cpu", torch.bfloat16)  # a CPU keeps float32 products
     used = []
@@ -133,8 +133,8 @@ def test_bf16_operands_with_float32_sums(monkeypatch):
 
 def test_tap_major_weights_same_values_gradients_and_checkpoints():
     from ms2d.models.config import ModelConfig
-    from ms2d.models.diagonal import TapMajorConv2d
     from ms2d.models.fusion import MaskedConvStack
+    from ms2d.ops import TapMajorConv2d
 
     torch.manual_seed(0)
     cfg = ModelConfig(hidden=6, conv_layers=2, kernel=5, dropout=0.0, conv_impl="diagonal")
@@ -176,8 +176,9 @@ def test_stack_on_rows_equals_the_per_layer_map_path_bit_for_bit():
     """The stack converts to rows once and runs every layer on rows (diagonal_conv_rows); the
     result is the same float32 numbers as converting around every layer (diagonal_conv2d)."""
     from ms2d.models.config import ModelConfig
-    from ms2d.models.diagonal import diagonal_conv_rows
-    from ms2d.models.fusion import MaskedConvStack, renorm_factor
+    from ms2d.models.fusion import MaskedConvStack
+    from ms2d.ops import renorm_factor
+    from ms2d.ops.diagonal import diagonal_conv_rows
 
     torch.manual_seed(0)
     cfg = ModelConfig(hidden=8, conv_layers=3, kernel=5, dropout=0.0, conv_impl="diagonal")
@@ -201,17 +202,19 @@ def test_stack_on_rows_equals_the_per_layer_map_path_bit_for_bit():
 
 
 def test_fusion_on_rows_equals_fusion_on_the_map():
+    """A diagonal stack runs the fusion on its rows (only the mask's cells): the same numbers,
+    values and gradients, as the fusion on the map."""
     from ms2d.models.config import ModelConfig
-    from ms2d.models.fusion import HadamardFusion
+    from ms2d.models.fusion import HadamardFusion, MaskedConvStack
 
     torch.manual_seed(0)
-    fusion = HadamardFusion(ModelConfig(hidden=6)).double()
+    cfg = ModelConfig(hidden=6, conv_layers=0, kernel=5, conv_impl="diagonal")
+    fusion, no_layers = HadamardFusion(cfg).double(), MaskedConvStack(cfg)
     mask = candidate_mask(48)
     vmap = (torch.randn(2, 6, 48, 48, dtype=torch.float64) * mask).requires_grad_()
     text = torch.randn(2, 6, dtype=torch.float64, requires_grad=True)
     ref = fusion(text, vmap, mask)
-    plan = plan_diagonal(mask, 5)
-    out = from_rows(fusion.fuse_rows(text, vmap, plan), plan)
+    out = no_layers.run_after(fusion.per_cell(text), vmap, mask)
     assert torch.allclose(out, ref, atol=1e-12)
     assert not out[:, :, ~mask].any()
     up = torch.randn_like(ref)
@@ -223,8 +226,8 @@ def test_fusion_on_rows_equals_fusion_on_the_map():
 
 
 def test_fusion_rows_fed_to_the_stack_equal_the_map_round_trip_bit_for_bit():
-    """MS2D hands the fusion's rows straight to the conv stack (no from_rows/to_rows between
-    them): the same float32 numbers, values and gradients, as going through the map."""
+    """``run_after`` hands the fusion's rows straight to the conv stack (no from_rows/to_rows
+    between them): the same float32 numbers, values and gradients, as going through the map."""
     from ms2d.models.config import ModelConfig
     from ms2d.models.fusion import HadamardFusion, MaskedConvStack
 
@@ -235,8 +238,13 @@ def test_fusion_rows_fed_to_the_stack_equal_the_map_round_trip_bit_for_bit():
     plan = stack.plan(mask)
     vmap = (torch.randn(2, 8, 48, 48) * mask).requires_grad_()
     text = torch.randn(2, 8, requires_grad=True)
-    out = stack.forward_rows(fusion.fuse_rows(text, vmap, plan), mask, plan)
-    ref = stack(from_rows(fusion.fuse_rows(text, vmap, plan), plan), mask, plan)  # via the map
+
+    def fused_rows():
+        rows = fusion.on_cells(text, to_rows(vmap, plan))
+        return rows * plan.row_mask(rows.dtype)
+
+    out = stack.run_after(fusion.per_cell(text), vmap, mask)
+    ref = stack(from_rows(fused_rows(), plan), mask, plan)  # via the map
     assert torch.equal(out, ref)
     params = [text, vmap, *fusion.parameters(), *stack.parameters()]
     up = torch.randn_like(out)
@@ -244,5 +252,22 @@ def test_fusion_rows_fed_to_the_stack_equal_the_map_round_trip_bit_for_bit():
                     torch.autograd.grad((ref * up).sum(), params)):
         assert torch.equal(a, b)
     no_layers = MaskedConvStack(ModelConfig(hidden=8, conv_layers=0, conv_impl="diagonal"))
-    rows = fusion.fuse_rows(text, vmap, plan)
-    assert torch.equal(no_layers.forward_rows(rows, mask, plan), from_rows(rows, plan))
+    assert torch.equal(no_layers.run_after(fusion.per_cell(text), vmap, mask),
+                       from_rows(fused_rows(), plan))
+
+
+@pytest.mark.parametrize("impl", ["dense", "banded"])
+def test_run_after_on_the_map_is_the_fusion_then_the_stack_bit_for_bit(impl):
+    """Where the stack does not run on rows, ``run_after`` is the fusion on the map and then
+    the stack's forward (compiled where the stack is)."""
+    from ms2d.models.config import ModelConfig
+    from ms2d.models.fusion import HadamardFusion, MaskedConvStack
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(hidden=8, conv_layers=2, kernel=5, dropout=0.0, conv_impl=impl)
+    fusion, stack = HadamardFusion(cfg), MaskedConvStack(cfg, [48])
+    mask = candidate_mask(48)
+    vmap = torch.randn(2, 8, 48, 48) * mask
+    text = torch.randn(2, 8)
+    assert torch.equal(stack.run_after(fusion.per_cell(text), vmap, mask),
+                       stack(fusion(text, vmap, mask), mask))

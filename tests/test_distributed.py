@@ -37,7 +37,7 @@ def _train(sim, out, launcher, extra=()):
                          ids=["two-scales", "n64-tap-major"])
 def test_two_gloo_processes_match_one_process(tmp_path, extra):
     # n64-tap-major: one N=64 map, where the diagonal convolution runs and the conv weights are
-    # stored tap-major (ms2d.models.diagonal.TapMajorConv2d)
+    # stored tap-major (ms2d.ops.diagonal.TapMajorConv2d)
     sim = make_sim(tmp_path / "sim", n_train=20, n_val=4, n_test=4)
     single = _train(sim, tmp_path / "one", [sys.executable], extra)
     ddp = _train(sim, tmp_path / "two", [sys.executable, "-m", "torch.distributed.run",

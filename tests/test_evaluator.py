@@ -73,14 +73,14 @@ def test_malformed_line_names_file_and_line(tmp_path: Path, gt_file: Path):
         tmp_path / "pred.jsonl",
         [{"qid": "q0", "pred_windows": [[0, 4]]}, "", '{"qid": "q1", "pred_windows": [[0, 4]'],
     )
-    with pytest.raises(DataError, match=r"pred\.jsonl, line 3: not valid JSON") as info:
+    with pytest.raises(DataError, match=r"pred\.jsonl: line 3: malformed JSON") as info:
         evaluate_files(pred, gt_file)
     assert "one JSON object" in str(info.value)  # says what to fix
 
 
 def test_malformed_ground_truth_line(tmp_path: Path):
     gt = _write(tmp_path / "gt.jsonl", [_gt("a", 0, 1), "[1, 2]"])
-    with pytest.raises(DataError, match=r"gt\.jsonl, line 2: expected a JSON object"):
+    with pytest.raises(DataError, match=r"gt\.jsonl: line 2: expected a JSON object"):
         load_ground_truth(gt)
 
 

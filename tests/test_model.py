@@ -5,8 +5,9 @@ import torch
 
 from ms2d.models import MS2D, create_model, list_models, model_config
 from ms2d.models.config import ModelConfig
-from ms2d.models.fusion import MaskedConvStack, renorm_factor
+from ms2d.models.fusion import MaskedConvStack
 from ms2d.models.maps import build_map, candidate_mask, cell_times, resample_weights
+from ms2d.ops import renorm_factor
 
 TINY = dict(feature_dim=12, hidden=16, vocab_size=30, word_dim=8, text_layers=3, scales=(8, 4),
             conv_layers=2, kernel=3, top_k=4, caption_hidden=16, dropout=0.0,

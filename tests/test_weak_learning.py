@@ -10,12 +10,11 @@ import numpy as np
 import pytest
 import torch
 
+from _tiny import one_thread
 from ms2d.config import resolve
 from ms2d.data.annotations import read_annotations, write_annotations
 from ms2d.data.simulate import simulate, world_config
 from ms2d.train.loop import train
-
-from _tiny import one_thread
 
 SMALL = ["model.hidden=16", "model.word_dim=16", "model.caption_hidden=16",
          "model.conv_layers=1", "model.scales=[8,4]", "train.batch_size=8",

@@ -329,6 +329,6 @@ def resolve(preset: str | None = None, overrides: list[str] | dict | None = None
 
 
 def save_config(cfg: Config, path: Path) -> None:
-    from .utils import atomic_write_text
+    from .files import atomic_write_text
 
     atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))

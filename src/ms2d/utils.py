@@ -1,22 +1,8 @@
-"""Small shared helpers: seeding, device choice (the atomic writer lives in ``ms2d.files``)."""
+"""Device choice: which ``torch.device`` a name means, and whether this machine has it."""
 
 from __future__ import annotations
 
-import random
-
-import numpy as np
 import torch
-
-from .files import atomic_path, atomic_write_bytes, atomic_write_text  # noqa: F401 - re-exported
-
-# --------------------------------------------------------------------------------------------
-# seeding, devices
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def device_problem(name: object, *, check_available: bool = True) -> str | None:

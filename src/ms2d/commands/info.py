@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.annotations import DATASETS, Annotations, read_annotations
+from ..data.formats import FORMATS
 from ..data.records import DataError
 from ..data.text import tokenize
 from ._common import check_input, check_plot_path
@@ -77,13 +78,7 @@ def _available_splits(args: argparse.Namespace) -> list[str]:
         raise DataError(f"{ann} does not exist.")
     found = []
     for s in DEFAULT_SPLITS[args.dataset]:
-        names = {
-            "charades-sta": [f"charades_sta_{'train' if s == 'train_full' else s}.txt"],
-            "activitynet-captions": [f"{s}.json"],
-            "cpl": [f"{s}.json", f"{s}_data.json"],
-            "jsonl": [f"{s}.jsonl"],
-        }[args.dataset]
-        if any((ann / n).is_file() for n in names):
+        if any((ann / n).is_file() for n in FORMATS[args.dataset].split_files(s)):
             found.append(s)
     if not found:
         raise DataError(

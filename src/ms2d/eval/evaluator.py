@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.formats.jsonl import read_jsonl
 from ..data.records import DataError, Query
 from .metrics import GT_RULES, _to_numpy, compute_metrics, mean_average_precision
 
@@ -61,29 +62,6 @@ _MAX_LISTED = 5
 
 def _is_number(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _read_jsonl(path: PathLike, example: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line_number, object)`` for each non-blank line; DataError on bad JSON."""
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except RecursionError:
-                raise DataError(f"{path}, line {lineno}: not valid JSON (nested too deeply)") from None
-            except json.JSONDecodeError as exc:
-                raise DataError(
-                    f"{path}, line {lineno}: not valid JSON ({exc.msg} at column {exc.colno}); "
-                    f"each line must be one JSON object, e.g. {example}"
-                ) from None
-            if not isinstance(obj, dict):
-                raise DataError(
-                    f"{path}, line {lineno}: expected a JSON object, got {type(obj).__name__}; "
-                    f"each line must be one JSON object, e.g. {example}"
-                )
-            yield lineno, obj
 
 
 def _get_qid(obj: dict[str, Any], where: str, seen: dict[str, int]) -> str:
@@ -142,8 +120,8 @@ def load_predictions(path: PathLike) -> dict[str, np.ndarray]:
     example = '{"qid": "q1", "pred_windows": [[12.0, 18.5, 0.93], [3.0, 9.0, 0.41]]}'
     out: dict[str, np.ndarray] = {}
     seen: dict[str, int] = {}
-    for lineno, obj in _read_jsonl(path, example):
-        where = f"{path}, line {lineno}"
+    for lineno, obj in read_jsonl(path, f"Fix: one JSON object per line, e.g. {example}"):
+        where = f"{path}: line {lineno}"
         qid = _get_qid(obj, where, seen)
         seen[qid] = lineno
         key = _one_of(obj, ("pred_windows", "pred_relevant_windows"), where)
@@ -184,8 +162,8 @@ def load_ground_truth(path: PathLike) -> dict[str, Query]:
     )
     out: dict[str, Query] = {}
     seen: dict[str, int] = {}
-    for lineno, obj in _read_jsonl(path, example):
-        where = f"{path}, line {lineno}"
+    for lineno, obj in read_jsonl(path, f"Fix: one JSON object per line, e.g. {example}"):
+        where = f"{path}: line {lineno}"
         qid = _get_qid(obj, where, seen)
         seen[qid] = lineno
         key = _one_of(obj, ("windows", "relevant_windows"), where)

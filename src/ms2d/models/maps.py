@@ -53,15 +53,6 @@ def candidate_mask(n: int, dense_until: int = 16, device: torch.device | str = "
     return mask.clone() if torch.device(device).type == "cpu" else mask.to(device)
 
 
-def renorm_map(mask: torch.Tensor, kernel: int) -> torch.Tensor:
-    """``[1, 1, N, N]`` for a bool ``[N, N]`` mask: ``k*k / (valid cells under the kernel)`` on
-    valid cells, 0 elsewhere (the masked convolutions' partial-convolution rescaling)."""
-    m = mask.to("cpu", torch.float32)[None, None]
-    count = torch.nn.functional.conv2d(m, torch.ones(1, 1, kernel, kernel), padding=kernel // 2)
-    scale = torch.where(count > 0, kernel * kernel / count.clamp(min=1), torch.zeros_like(count))
-    return scale * m
-
-
 def build_map(seq: torch.Tensor) -> torch.Tensor:
     """Max-pooled 2D map: ``seq [B, N, d] -> [B, d, N, N]`` with ``map[x, y] = max(seq[x..y])``.
 

@@ -15,7 +15,6 @@ from ..data.vocab import BOS, EOS, MASK, PAD
 from .appearance import CrossFitTeachers, contrast
 from .caption import CaptionModule
 from .config import ModelConfig
-from .diagonal import DiagonalPlan
 from .encoders import TextEncoder, VideoEncoder
 from .fusion import HadamardFusion, MaskedConvStack, ScoreHead
 from .maps import build_map, candidate_mask, resample_weights
@@ -65,11 +64,7 @@ class MS2D(nn.Module):
         logits, fused = [], []
         for j, (vmap, mask) in enumerate(zip(vmaps, self.masks(f_t.device))):
             stack = self.convs[j if len(self.convs) > 1 else 0]
-            plan = stack.plan(mask)
-            if isinstance(plan, DiagonalPlan):  # fusion and convs on the same rows
-                x = stack.forward_rows(self.fusion.fuse_rows(f_t, vmap, plan), mask, plan)
-            else:
-                x = stack(self.fusion(f_t, vmap, mask), mask, plan)
+            x = stack.run_after(self.fusion.per_cell(f_t), vmap, mask)
             fused.append(x)
             logits.append(self.head(x, mask))
         return logits, fused

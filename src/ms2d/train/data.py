@@ -9,6 +9,7 @@ from pathlib import Path
 from ..config import DataConfig
 from ..data.annotations import Annotations, read_annotations
 from ..data.features import check_clip_counts, check_coverage, open_features
+from ..data.formats import FORMATS
 from ..data.records import DataError, DataWarning, Query
 from ..data.vocab import Vocab
 
@@ -113,18 +114,15 @@ def default_features(cfg: DataConfig) -> str:
     return str(found) if found.is_file() else ""
 
 
-# file names a split may have in an annotation folder, per format (absent: always there)
-_SPLIT_FILES = {"jsonl": ("{}.jsonl",), "cpl": ("{}.json", "{}_data.json"),
-                "activitynet-captions": ("{}.json",)}
-
-
 def split_missing(cfg: DataConfig, split: str) -> bool:
-    """True when the annotation folder has no file for ``split`` (e.g. no ``val.jsonl``)."""
+    """True when the annotation folder has no file for ``split`` (e.g. no ``val.jsonl``);
+    never for a split the format derives (Charades-STA's val) or for the simulated data."""
     folder = Path(cfg.annotations)
-    names = _SPLIT_FILES.get(cfg.dataset)
+    fmt = FORMATS.get(cfg.dataset)
+    names = fmt.split_files(split) if fmt else ()
     if not names or not folder.is_dir():
         return False
-    return not any((folder / n.format(split)).is_file() for n in names)
+    return not any((folder / n).is_file() for n in names)
 
 
 def load_splits(cfg: DataConfig, splits=("train", "val", "test"), optional=()) -> Splits:

@@ -24,12 +24,12 @@ from ..data.dataset import MomentDataset, collate
 from ..data.records import DataError, Query
 from ..data.vocab import Vocab
 from ..eval.metrics import compute_metrics
-from ..files import check_output_dir
+from ..files import atomic_write_text, check_output_dir
 from ..inference import candidate_table, flat_scores, rank_moments
 from ..losses import full_supervision_loss, pseudo_labels, reconstruction_loss, rg_bce
 from ..models import MS2D, model_config
 from ..models.maps import cell_times
-from ..utils import atomic_write_text, pick_device
+from ..utils import pick_device
 from .checkpoint import load_checkpoint, load_weights, save_checkpoint
 from .data import build_vocab, load_splits
 from .embeddings import freeze_word_embeddings, init_word_embeddings

@@ -29,7 +29,7 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
-from .plan_cache import cached_plan, mask_from_key
+from .plans import cached_plan, mask_from_key
 
 #: How many strip cells one im2col cell is worth when the plan chooses each strip's columns. The
 #: im2col product runs at ~140 GFLOP/s vs ~175 for strip convolutions (512 channels, kernel 9,

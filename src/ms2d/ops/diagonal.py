@@ -16,11 +16,11 @@ cells that involve a sparse (off-band) cell are few (5.8k of 63k at N=64, k=9): 
 all of them, one product per tap, one ``index_add_``.
 
 The computed work is the sum of the slab lengths plus those pairs: 23 % of the dense
-convolution's cell-taps at N=64, k=9 (the banded strips of :mod:`ms2d.models.banded`: 38 %). The
+convolution's cell-taps at N=64, k=9 (the banded strips of :mod:`ms2d.ops.banded`: 38 %). The
 rows past each diagonal's end cost the rest (17 % of the band's rows at N=64): they hold zeros,
 so a tap that reads past the end of a diagonal, or before its start, reads a zero.
 
-Semantics, as for :func:`ms2d.models.banded.banded_conv2d`: the input is read on the mask's cells
+Semantics, as for :func:`ms2d.ops.banded.banded_conv2d`: the input is read on the mask's cells
 only (it is taken as zero elsewhere, and gets no gradient there), the output equals
 ``F.conv2d(x * mask, weight, padding=k // 2)`` on the mask's cells up to floating-point summation
 order and is a constant zero elsewhere. The backward is the transpose of every product (no
@@ -38,8 +38,7 @@ from functools import lru_cache
 
 import torch
 
-from .maps import renorm_map
-from .plan_cache import cached_plan, mask_from_key
+from .plans import cached_plan, mask_from_key, renorm_map
 
 
 @dataclass(frozen=True)
@@ -65,7 +64,7 @@ class DiagonalPlan:
     pair_taps: tuple[tuple[int, int, int], ...]  # (tap, start, stop) into pair_out / pair_in
     pair_out: torch.Tensor  # [M] output rows of the off-band pairs
     pair_in: torch.Tensor  # [M] input rows
-    renorm_rows: torch.Tensor  # [rows] the partial-convolution rescaling (maps.renorm_map) per row
+    renorm_rows: torch.Tensor  # [rows] the partial-convolution rescaling (plans.renorm_map) per row
 
     def row_mask(self, dtype: torch.dtype) -> torch.Tensor:
         """``[R, 1, 1]``: 1 on the rows of the mask's cells, 0 on the padding rows (multiplies

@@ -1,7 +1,9 @@
 """Plain, obviously-correct reference implementations of the model's fast paths.
 
 Python loops are fine here: these exist to be read and to be compared against (see
-``tests/test_benchmarks.py``) and timed against (``benchmarks/run.py``), never to train with.
+``tests/test_benchmarks.py``) and timed against (``benchmarks/run.py``), never to train with, so
+they live beside the benchmarks rather than in the package (``benchmarks/`` is no package: a
+script here imports ``reference`` from its own folder, the tests put the folder on the path).
 
 - :func:`build_map_reference`: the max-pooled 2D map, one cell at a time
   (fast path: :func:`ms2d.models.maps.build_map`).
@@ -21,12 +23,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..losses import full_supervision_loss
-from .caption import CaptionModule
-from .config import ModelConfig
-from .encoders import TextEncoder, VideoEncoder
-from .fusion import HadamardFusion, ScoreHead
-from .maps import build_map, candidate_mask, cell_times, resample_weights
+from ms2d.losses import full_supervision_loss
+from ms2d.models.caption import CaptionModule
+from ms2d.models.config import ModelConfig
+from ms2d.models.encoders import TextEncoder, VideoEncoder
+from ms2d.models.fusion import HadamardFusion, ScoreHead
+from ms2d.models.maps import build_map, candidate_mask, cell_times, resample_weights
 
 
 def build_map_reference(seq: torch.Tensor) -> torch.Tensor:
