@@ -4,6 +4,7 @@ tuned on, and the presets are what they say (the ``paper`` preset is METHOD.md).
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 
 import numpy as np
@@ -62,7 +63,8 @@ def test_no_training_window_reaches_the_weak_model(tmp_path, preset):
 @pytest.mark.slow
 def test_weak_model_learns_on_a_small_non_negative_world(tmp_path):
     """On features like raw I3D averages (non-negative, a large component shared by all clips)
-    the default weak model beats the prior-only baseline on validation after a few epochs."""
+    the default weak model beats the prior-only baseline on validation after a few epochs (a
+    small, easier i3d world: strong events, little noise, no scene cuts; about 45 s)."""
     from ms2d.baselines import PriorBaseline
     from ms2d.eval.metrics import compute_metrics
     from ms2d.inference import candidate_table
@@ -70,10 +72,13 @@ def test_weak_model_learns_on_a_small_non_negative_world(tmp_path):
     from ms2d.train.data import load_splits
 
     sim = tmp_path / "sim"
-    stats = simulate(sim, world_config("i3d", num_videos_train=300, num_videos_val=60,
-                                       num_videos_test=1, feature_dim=128), progress=False)
+    world = world_config("i3d", strength_range=(2.0, 2.5), noise_std=0.3, scene_changes=(0, 0),
+                         distractors=(0, 1), num_videos_train=500, num_videos_val=60,
+                         num_videos_test=1, feature_dim=64)
+    stats = simulate(sim, world, progress=False)
     assert stats["features"]["negative"] == 0 and stats["features"]["shared_energy"] > 0.5
-    cfg = resolve("synthetic-cpu", ["train.epochs=8", "train.progress=false",
+    cfg = resolve("synthetic-cpu", ["model.hidden=32", "model.conv_layers=2", "train.epochs=8",
+                                    "train.batch_size=8", "train.progress=false",
                                     f"data.annotations={sim}",
                                     f"data.features={sim / 'features.hdf5'}"])
     with one_thread():
@@ -83,7 +88,9 @@ def test_weak_model_learns_on_a_small_non_negative_world(tmp_path):
     preds = PriorBaseline(frac).fit(splits.train).predict(splits.val)
     windows = [np.array([[m.start, m.end] for m in p]) for p in preds]
     prior = compute_metrics(windows, np.array([q.window for q in splits.val]))["R@1,IoU=0.5"]
-    assert summary["best"]["score"] > prior + 5, (summary["best"]["score"], prior)
+    assert summary["best"]["score"] > prior + 10, (summary["best"]["score"], prior)
+    last = json.loads((tmp_path / "run" / "history.json").read_text())[-1]
+    assert last["rgbce"] < last["rgbce_const"] - 0.005  # the student fits its labels
 
 
 def test_paper_preset_is_method_md():

@@ -57,7 +57,7 @@ class ModelConfig:
     # module) or appearance (ms2d's own: ms2d.models.appearance)
     teacher: str = setting("caption", choices=("caption", "appearance"))
     # appearance teacher: teachers learning from all folds but their own (1: no cross-fitting)
-    teacher_folds: int = setting(2, min=1, max=16)
+    teacher_folds: int = setting(4, min=1, max=16)
     # the teacher's width: the caption module's LSTMs (paper 1024), the appearance teacher's
     caption_hidden: int = setting(1024, min=1, max=MAX_WIDTH)
     # caption teacher only:
