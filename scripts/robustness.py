@@ -245,7 +245,9 @@ def main(argv: list[str] | None = None) -> int:
                                        else args.set)]
                 (jobs if method == "weak" else later).append(
                     (f"{preset}/{world}-s{seed}/{name}", run, data, preset, seed, ov))
-    jobs += sorted(later, key=lambda j: not j[-1] == ["--baselines"])
+    order = {p: i for i, p in enumerate(presets)}  # one preset's table completes first
+    jobs.sort(key=lambda j: order[j[3]])
+    jobs += sorted(later, key=lambda j: (not j[-1] == ["--baselines"], order[j[3]]))
     print(f"{len(jobs)} jobs to do, {args.jobs} at a time", flush=True)
     running: list = []
     while jobs or running:
