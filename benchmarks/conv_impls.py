@@ -22,7 +22,7 @@ import torch
 
 from ms2d.models.maps import candidate_mask
 from ms2d.ops import TapMajorConv2d, conv_plan_for, masked_conv
-from ms2d.train.loop import autocast, tf32_mode
+from ms2d.train.runtime import autocast, tf32_mode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as bench  # noqa: E402  (benchmarks/ is not a package: its timing helper)

@@ -9,7 +9,7 @@ Sections (``--sections``, comma-separated; default all but ``profile``):
   for each training configuration's conv shape (channels = hidden, its kernel, map N), measured
   in the same run, with torch's thread count.
 - ``training``: pairs/s and peak memory of a training step (weak supervision through
-  ``ms2d.train.loop.compute_loss``, Adam, gradient clipping) on random inputs of realistic shape
+  ``ms2d.objective.compute_loss``, Adam, gradient clipping) on random inputs of realistic shape
   (T clips = the largest scale, 10-word sentences, vocabulary 1000), and the same for
   :class:`reference.Dense2DTAN` (``benchmarks/reference.py``) (2D-TAN's dense conv stack with mask-by-count and
   scaled-IoU BCE) at equal N, width and depth. FLOPs of forward + backward are counted with
@@ -58,10 +58,11 @@ from torch.utils.flop_counter import FlopCounterMode
 from ms2d.config import Config, resolve
 from ms2d.models import MS2D, model_config
 from ms2d.models.maps import build_map, candidate_mask
+from ms2d.objective import compute_loss
 from ms2d.ops import conv_plan_for
 from ms2d.ops.banded import BandedPlan
 from ms2d.ops.diagonal import DiagonalPlan
-from ms2d.train.loop import autocast, compile_hot_modules, compute_loss, make_optimizer, tf32_mode
+from ms2d.train.runtime import autocast, compile_hot_modules, make_optimizer, tf32_mode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # also where the tests load this file
 from reference import Dense2DTAN, build_map_reference  # noqa: E402  (benchmarks/reference.py)

@@ -21,8 +21,9 @@ import torch
 from ms2d.config import resolve
 from ms2d.models import MS2D, model_config
 from ms2d.models.maps import candidate_mask
+from ms2d.objective import compute_loss
 from ms2d.ops import conv_plan_for, masked_conv
-from ms2d.train.loop import autocast, compute_loss, tf32_mode
+from ms2d.train.runtime import autocast, tf32_mode
 
 failures: list[str] = []
 

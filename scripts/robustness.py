@@ -72,8 +72,10 @@ def child(args: argparse.Namespace) -> int:
         (Path(args.run) / "baselines.json").write_text(json.dumps(result, indent=1))
         return 0
 
-    from ms2d.train.data import load_splits
-    from ms2d.train.loop import evaluate_queries, load_model, train
+    from ms2d.checkpoint import load_model
+    from ms2d.data.splits import load_splits
+    from ms2d.inference import evaluate_queries
+    from ms2d.train.loop import train
 
     torch.set_num_threads(args.threads)
     run = Path(args.run)
@@ -110,10 +112,10 @@ def dead(result: dict) -> tuple[bool, bool]:
 
 def baselines(preset: str, data: Path, seed: int) -> dict:
     from ms2d.baselines import LinearWeakBaseline, PriorBaseline
+    from ms2d.data.splits import load_splits
     from ms2d.eval.metrics import compute_metrics
     from ms2d.inference import candidate_table
     from ms2d.models.maps import candidate_mask
-    from ms2d.train.data import load_splits
 
     cfg = _config(preset, data, seed, [])
     splits = load_splits(cfg.data)

@@ -20,9 +20,11 @@ from pathlib import Path
 
 
 def child(args: argparse.Namespace) -> int:
+    from ms2d.checkpoint import load_model
     from ms2d.config import resolve
-    from ms2d.train.data import load_splits
-    from ms2d.train.loop import evaluate_queries, load_model, train
+    from ms2d.data.splits import load_splits
+    from ms2d.inference import evaluate_queries
+    from ms2d.train.loop import train
     from ms2d.utils import pick_device
 
     cfg = resolve(args.preset, args.overrides)

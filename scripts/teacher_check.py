@@ -17,12 +17,12 @@ import json
 import numpy as np
 import torch
 
+from ms2d.checkpoint import load_model
 from ms2d.config import Config
 from ms2d.data.dataset import MomentDataset, collate
+from ms2d.data.splits import load_splits
 from ms2d.eval.metrics import iou_matrix
 from ms2d.inference import candidate_table
-from ms2d.train.data import load_splits
-from ms2d.train.loop import load_model
 
 
 @torch.no_grad()

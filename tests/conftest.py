@@ -63,7 +63,7 @@ def checkpoint_variant(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory
                        ) -> Callable[..., Path]:
     """``checkpoint_variant(name=..., clip_seconds=...)``: a copy of the tiny checkpoint whose
     recorded feature spec is changed (to test the spec checks)."""
-    from ms2d.train.checkpoint import load_checkpoint, save_checkpoint
+    from ms2d.checkpoint import load_checkpoint, save_checkpoint
 
     root = tmp_path_factory.mktemp("variants")
     count = [0]

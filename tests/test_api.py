@@ -36,6 +36,20 @@ def test_public_api_is_reexported() -> None:
         ms2d.no_such_thing  # noqa: B018
 
 
+def test_loading_and_predicting_never_import_the_training_loop(tiny_run: Path) -> None:
+    """The inference surface stands apart from training: a fresh interpreter loads a run and
+    ranks moments with no ``ms2d.train`` module imported (nor the objective)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np, ms2d\n"
+            f"r = ms2d.load({str(tiny_run)!r}, device='cpu')\n"
+            f"r.predict(np.zeros((30, {TINY_FEATURE_DIM}), np.float32), {KNOWN_QUERIES[0]!r})\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('ms2d.train', 'ms2d.objective'))))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr
+
+
 def test_load_folder_and_file(tiny_run: Path, retriever: Retriever) -> None:
     assert retriever.feature_spec == {"dim": 1280, "name": "efficientnet-lite0",
                                       "clip_seconds": 1.0}
@@ -83,11 +97,11 @@ def test_many_queries_equal_one_query_path(retriever: Retriever) -> None:
 
 def test_same_as_the_training_predict_path(tiny_run: Path, tiny_sim: Path,
                                            retriever: Retriever) -> None:
-    """The API ranks exactly like ms2d.train.loop.predict (used by ms2d evaluate)."""
+    """The API ranks exactly like ms2d.inference.predict (used by ms2d evaluate)."""
     from ms2d.data.dataset import MomentDataset, collate
     from ms2d.data.features import open_features
     from ms2d.data.records import Query
-    from ms2d.train.loop import predict
+    from ms2d.inference import predict
 
     store = open_features(tiny_sim / "features.hdf5")
     vid = store.video_ids[0]

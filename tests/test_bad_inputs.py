@@ -524,8 +524,8 @@ def test_overwrite_on_a_read_only_run(sim, run, tmp_path):
 
 
 def test_new_files_follow_the_umask(tmp_path):
+    from ms2d.checkpoint import save_checkpoint
     from ms2d.files import atomic_write_text
-    from ms2d.train.checkpoint import save_checkpoint
 
     old = os.umask(0o027)
     try:
@@ -734,7 +734,7 @@ def test_merge_writes_a_complete_file(tmp_path):
 def test_training_split_drops_are_warned_with_the_first_record(sim, tmp_path):
     from ms2d.config import DataConfig
     from ms2d.data.records import DataWarning
-    from ms2d.train.data import load_splits
+    from ms2d.data.splits import load_splits
 
     d = tmp_path / "anet"
     shutil.copytree(sim, d, ignore=shutil.ignore_patterns("*.hdf5"))

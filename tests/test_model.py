@@ -209,7 +209,7 @@ def test_span_mean_matches_slices():
                                           ("appearance", "evidence")])
 def test_weak_objective_reports_its_parts_and_learns(teacher, rule):
     from ms2d.config import resolve
-    from ms2d.train.loop import compute_loss
+    from ms2d.objective import compute_loss
 
     norm = "standard" if teacher == "appearance" else "none"
     cfg = resolve(None, [f"model.teacher={teacher}", f"model.feature_norm={norm}",

@@ -135,8 +135,8 @@ def test_unseen_glove_word_ranks_moments_by_its_meaning(world) -> None:
 
 
 def test_frozen_and_partial_rows_stay_glove(world, tmp_path: Path) -> None:
+    from ms2d.checkpoint import load_checkpoint
     from ms2d.data.wordvec import open_word_vectors
-    from ms2d.train.checkpoint import load_checkpoint
 
     glove = open_word_vectors("glove-6b-50d")
     root, _, run = world

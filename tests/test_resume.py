@@ -27,7 +27,7 @@ from _tiny import (
     tree_hashes,
     wait_for,
 )
-from ms2d.train.checkpoint import load_checkpoint
+from ms2d.checkpoint import load_checkpoint
 
 EPOCHS = 3
 

@@ -7,14 +7,14 @@ import pytest
 import torch
 
 from ms2d.baselines import PriorBaseline, RandomBaseline
+from ms2d.checkpoint import load_checkpoint, load_model
 from ms2d.cli import main
 from ms2d.config import resolve
 from ms2d.data.records import Query
 from ms2d.data.simulate import SimConfig, simulate
 from ms2d.inference import candidate_table
 from ms2d.models.maps import candidate_mask
-from ms2d.train.checkpoint import load_checkpoint
-from ms2d.train.loop import load_model, train
+from ms2d.train.loop import train
 from ms2d.utils import pick_device
 
 TINY = ["model.hidden=16", "model.word_dim=16", "model.caption_hidden=16", "model.conv_layers=1",
@@ -114,8 +114,8 @@ def test_plan_jobs_balances_the_weak_model_against_the_two_cheaper_ones():
     from ms2d.quickstart import plan_jobs
 
     names = ["weak_single_scale", "weak", "full"]
-    assert plan_jobs(names, 2) == [["weak"], ["weak_single_scale", "full"]]
-    assert plan_jobs(names, 1) == [["weak", "weak_single_scale", "full"]]
+    assert plan_jobs(names, 2) == [["weak"], ["full", "weak_single_scale"]]
+    assert plan_jobs(names, 1) == [["weak", "full", "weak_single_scale"]]
     assert sorted(map(len, plan_jobs(names, 8))) == [1, 1, 1]
     assert plan_jobs(["full"], 4) == [["full"]]
 
@@ -134,7 +134,7 @@ def test_gpu_switches_on_a_cpu_train_in_fp32_and_restore_torch_state(sim, tmp_pa
                                             ("synthetic-cpu-paper", "caption")])
 def test_compile_hot_modules_wraps_the_conv_stacks_and_the_teacher(preset, teacher):
     from ms2d.models import MS2D, model_config
-    from ms2d.train.loop import compile_hot_modules
+    from ms2d.train.runtime import compile_hot_modules
 
     cfg = resolve(preset, TINY)
     cfg.model = model_config(cfg.train.model, cfg.model, feature_dim=8, vocab_size=20)
@@ -144,14 +144,14 @@ def test_compile_hot_modules_wraps_the_conv_stacks_and_the_teacher(preset, teach
 
 
 def test_distributed_gpu_run_without_a_gpu_says_what_to_do(monkeypatch):
-    from ms2d.train.loop import _distributed
+    from ms2d.train.runtime import distributed
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("LOCAL_RANK", "0")
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
     with pytest.raises(RuntimeError, match="train.device=cpu"):
-        _distributed(torch.device("cuda"))
+        distributed(torch.device("cuda"))
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     monkeypatch.setenv("LOCAL_RANK", "1")
     with pytest.raises(RuntimeError, match="--nproc_per_node 1"):
-        _distributed(torch.device("cuda"))
+        distributed(torch.device("cuda"))

@@ -66,10 +66,10 @@ def test_weak_model_learns_on_a_small_non_negative_world(tmp_path):
     the default weak model beats the prior-only baseline on validation after a few epochs (a
     small, easier i3d world: strong events, little noise, no scene cuts; about 45 s)."""
     from ms2d.baselines import PriorBaseline
+    from ms2d.data.splits import load_splits
     from ms2d.eval.metrics import compute_metrics
     from ms2d.inference import candidate_table
     from ms2d.models.maps import candidate_mask
-    from ms2d.train.data import load_splits
 
     sim = tmp_path / "sim"
     world = world_config("i3d", strength_range=(2.0, 2.5), noise_std=0.3, scene_changes=(0, 0),

@@ -175,8 +175,8 @@ class Retriever:
         words outside its vocabulary through those vectors (``word_vectors`` overrides where
         they are, e.g. a GloVe file's path on this machine).
         """
-        from .train.embeddings import OPEN_VOCABULARY_MODES
-        from .train.loop import load_model
+        from .checkpoint import load_model
+        from .embeddings import OPEN_VOCABULARY_MODES
 
         dev = pick_device(device) if isinstance(device, str) else torch.device(device)
         model, vocab, ckpt = load_model(checkpoint, dev)

@@ -76,12 +76,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def evaluate_run(args: argparse.Namespace) -> tuple[dict, str]:
+    from ..checkpoint import load_model
     from ..config import Config
     from ..data.features import check_clip_counts, check_coverage, open_features
     from ..data.records import DataError
+    from ..data.splits import clip_seconds, load_split
     from ..eval.evaluator import save_predictions
-    from ..train.data import clip_seconds, load_split
-    from ..train.loop import evaluate_queries, load_model
+    from ..inference import evaluate_queries
     from ..utils import pick_device
 
     device = pick_device(args.device, "--device")

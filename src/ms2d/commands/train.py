@@ -74,10 +74,10 @@ def _remove_unfinished(out: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..data.splits import default_features
     from ..data.wordvec import NAMED_SOURCES, check_named_source
+    from ..embeddings import check_embedding_mode
     from ..files import check_output_dir
-    from ..train.data import default_features
-    from ..train.embeddings import check_embedding_mode
     from ..train.loop import NonFiniteLoss, train
     from ..utils import check_device
 

@@ -21,9 +21,9 @@ from collections.abc import Callable
 
 import torch
 
-from ..config import Config
-from ..data.records import DataError
-from ..data.vocab import SPECIALS, Vocab
+from .config import Config
+from .data.records import DataError
+from .data.vocab import SPECIALS, Vocab
 
 EMBEDDING_MODES = ("learnt", "frozen", "partial")
 #: Modes whose pretrained rows stay exactly the word vectors (open vocabulary at inference).
@@ -48,7 +48,7 @@ def init_word_embeddings(model: torch.nn.Module, vocab: Vocab, cfg: Config, *, c
     """Load ``cfg.data.word_vectors`` and (with ``copy``, i.e. not on resume) write them into
     ``model.embedding``. Returns a bool mask ``[len(vocab)]`` of the rows that hold a
     pretrained vector, or ``None`` when no word vectors are configured."""
-    from ..data.wordvec import load_word_vectors
+    from .data.wordvec import load_word_vectors
 
     check_embedding_mode(cfg)
     source = cfg.data.word_vectors

@@ -1,4 +1,5 @@
-"""Checkpoints: plain dicts of tensors and primitives, written atomically, loaded weights-only.
+"""Checkpoints: plain dicts of tensors and primitives, written atomically, loaded weights-only,
+and the model rebuilt from one (:func:`load_model`).
 
 Loading checks a checkpoint against itself before any weight is used: its config must be valid
 for this ms2d, its vocabulary must have ``model.vocab_size`` words, its model config must be the
@@ -15,9 +16,9 @@ from pathlib import Path
 
 import torch
 
-from .. import __version__
-from ..data.records import DataError
-from ..files import atomic_write_bytes
+from . import __version__
+from .data.records import DataError
+from .files import atomic_write_bytes
 
 FORMAT = "ms2d-checkpoint-v1"
 REQUIRED_KEYS = ("config", "model", "vocab", "epoch")
@@ -74,7 +75,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     """Load with ``weights_only=True`` and check the checkpoint against itself (see the module
     docstring); a truncated, foreign or inconsistent file raises ``DataError``, a device this
     machine lacks a ``ValueError``."""
-    from ..utils import check_device
+    from .utils import check_device
 
     if isinstance(map_location, (str, torch.device)):
         check_device(str(map_location), "device")  # not "corrupt checkpoint" for a missing GPU
@@ -110,7 +111,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 def check_consistency(ckpt: dict, path: str | os.PathLike) -> None:
     """Raise ``DataError`` unless the checkpoint's config is valid, its vocabulary has the
     config's ``model.vocab_size`` words and its model config is the one of its weights."""
-    from ..config import Config
+    from .config import Config
 
     try:
         cfg = Config.from_dict(ckpt["config"])
@@ -164,3 +165,18 @@ def load_weights(model: torch.nn.Module, state: dict, path: str | os.PathLike) -
         text = " ".join(str(exc).split())
         raise DataError(f"checkpoint {path}: cannot load its weights ({text[:300]}). {_FIX}"
                         ) from None
+
+
+def load_model(path, device: str | torch.device = "cpu"):
+    """Rebuild a model from a checkpoint (file or run folder): ``(model, vocab, checkpoint)``,
+    the model on ``device`` in eval mode. Imports nothing of the training loop."""
+    from .config import Config
+    from .data.vocab import Vocab
+    from .models import MS2D
+
+    ckpt = load_checkpoint(path, map_location=device)
+    cfg = Config.from_dict(ckpt["config"])
+    model = MS2D(cfg.model)
+    load_weights(model, ckpt, path)
+    model.to(device).eval()
+    return model, Vocab.from_list(ckpt["vocab"]), ckpt

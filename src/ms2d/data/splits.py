@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import DataConfig
-from ..data.annotations import Annotations, read_annotations
-from ..data.features import check_clip_counts, check_coverage, open_features
-from ..data.formats import FORMATS
-from ..data.records import DataError, DataWarning, Query
-from ..data.vocab import Vocab
+from .annotations import Annotations, read_annotations
+from .features import check_clip_counts, check_coverage, open_features
+from .formats import FORMATS
+from .records import DataError, DataWarning, Query
+from .vocab import Vocab
 
 # The simulated benchmark is written in the ActivityNet Captions layout.
 _READER = {"simulated": "activitynet-captions"}
