@@ -100,6 +100,39 @@ def child(args: argparse.Namespace) -> int:
     return 0
 
 
+def import_quickstart(out: Path, folder: Path, videos: int) -> str:
+    """The weak and full runs of an ``ms2d quickstart`` folder as this benchmark's ``classic``
+    runs of the same seed, without training them again: the quickstart simulates the
+    ``classic`` world with the same sizes and trains the same preset, so its runs *are* those
+    runs. The simulated annotations must be byte-identical to the benchmark's own."""
+    import filecmp
+
+    report = json.loads((folder / "results.json").read_text())
+    seed, preset = report["_meta"]["seed"], report["_meta"]["preset"]
+    if report["_meta"].get("overrides"):
+        return f"{folder}: skipped (run with overrides {report['_meta']['overrides']})"
+    data = simulate_world(out, "classic", seed, videos)
+    for split in ("train", "val", "test"):
+        ours, theirs = data / f"{split}.json", folder / "data" / f"{split}.json"
+        if not filecmp.cmp(ours, theirs, shallow=False):
+            return f"{folder}: skipped ({theirs} differs from {ours})"
+    for method in ("weak", "full"):
+        run = folder / "runs" / method
+        hist = json.loads((run / "history.json").read_text())
+        best = max(hist, key=lambda h: h["val"][METRIC])  # the quickstart's best.pt
+        result = {
+            "best_epoch": best["epoch"], "val": best["val"], "test": report[method],
+            "val_curve": [round(h["val"][METRIC], 2) for h in hist],
+            "rgbce": [round(h["rgbce"], 4) for h in hist if "rgbce" in h],
+            "rgbce_const": [round(h["rgbce_const"], 4) for h in hist if "rgbce_const" in h],
+            "seconds": report["_meta"]["train_seconds"].get(method),
+            "overrides": [], "from_quickstart": str(folder)}
+        dest = out / "runs" / preset / f"classic-s{seed}" / method
+        dest.mkdir(parents=True, exist_ok=True)
+        (dest / "result.json").write_text(json.dumps(result, indent=1))
+    return f"{folder}: classic seed {seed} ({preset}) imported"
+
+
 def dead(result: dict) -> tuple[bool, bool]:
     """(RG-BCE within 0.005 of ln 2 after the second epoch: a student stuck at 0.5 under rank
     or paper labels; RG-BCE never 0.005 below the loss of the best constant prediction of its
@@ -207,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set-all", action="append", default=[], metavar="KEY=VALUE",
                    help="config override for every trained run, weak and full (e.g. a smoke "
                         "test's train.epochs=1)")
+    p.add_argument("--quickstart", action="append", default=[], type=Path, metavar="DIR",
+                   help="an `ms2d quickstart` output folder whose weak and full runs stand for "
+                        "the classic world's runs of its seed (checked to be the same data)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--baselines", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--run", help=argparse.SUPPRESS)
@@ -223,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     methods = [m for m in args.methods.split(",") if m]
     tag = f"-{args.tag}" if args.tag else ""
     t0 = time.time()
+    for folder in args.quickstart:
+        print(import_quickstart(args.out, folder, args.videos), flush=True)
     pairs = [(w, s) for w in worlds for s in seeds]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:  # the worlds, in parallel
         data_dirs = dict(zip(pairs, pool.map(simulate_world, [args.out] * len(pairs),
