@@ -3,7 +3,7 @@
 # (run from the repository root; no install: PYTHONPATH=src). Results go to $OUT (default
 # /tmp/gpu-check): 8 files at most, as the lent machines return (log.txt is one). Each step has
 # its own time limit, so a slow step costs only its own results; the steps run in order of
-# priority (~6 minutes on an H100 in the sixth session; the limits add up to 12).
+# priority (~6 minutes on an H100; the limits add up to 12).
 # Dry run on a CPU: DEV=cpu QUICK=1 bash scripts/gpu_check.sh
 set -u
 OUT=${OUT:-/tmp/gpu-check}

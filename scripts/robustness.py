@@ -9,6 +9,8 @@ seeds, per world) with the dead runs counted: a weak run is *dead* when its RG-B
 0.005 of ln 2 after its second epoch (the rank / paper label rules' constant-prediction loss);
 ``dead*`` counts runs whose RG-BCE at their last epoch is not 0.005 below the loss of the best
 constant prediction of their own labels (a student that learnt nothing, whatever the rule).
+The last column is the teacher's and the student's best-span R@1,IoU=0.5 on validation
+(`scripts/teacher_check.py`): which of the two limits a weak run.
 
     python scripts/robustness.py --out ROBUST --jobs 2              # everything (hours on 2 cores)
     python scripts/robustness.py --out ROBUST --worlds i3d --seeds 0 --presets synthetic-cpu
@@ -96,8 +98,19 @@ def child(args: argparse.Namespace) -> int:
         "rgbce_const": [round(h["rgbce_const"], 4) for h in hist if "rgbce_const" in h],
         "seconds": round(time.time() - t0, 1), "overrides": args.overrides,
     }
+    if cfg.train.supervision == "weak":
+        result["teacher_val"] = teacher_on_val(model, splits, vocab, cfg)
     (run / "result.json").write_text(json.dumps(result, indent=1))
     return 0
+
+
+def teacher_on_val(model, splits, vocab, cfg) -> dict:
+    """The teacher's and the student's best span against the ground truth on validation
+    (``scripts/teacher_check.py``): is a weak run limited by its labels or by its student?"""
+    from teacher_check import teacher_report
+
+    return teacher_report(model, [q for q in splits.val if q.window is not None], splits.store,
+                          vocab, cfg)
 
 
 def import_quickstart(out: Path, folder: Path, videos: int) -> str:
@@ -127,6 +140,16 @@ def import_quickstart(out: Path, folder: Path, videos: int) -> str:
             "rgbce_const": [round(h["rgbce_const"], 4) for h in hist if "rgbce_const" in h],
             "seconds": report["_meta"]["train_seconds"].get(method),
             "overrides": [], "from_quickstart": str(folder)}
+        if method == "weak":
+            from ms2d.checkpoint import load_model
+            from ms2d.config import Config
+            from ms2d.data.splits import load_splits
+
+            model, vocab, ckpt = load_model(run / "best.pt")
+            cfg = Config.from_dict(ckpt["config"])
+            cfg.data.annotations, cfg.data.features = str(data), str(data / "features.hdf5")
+            result["teacher_val"] = teacher_on_val(model, load_splits(cfg.data, ("val",)),
+                                                   vocab, cfg)
         dest = out / "runs" / preset / f"classic-s{seed}" / method
         dest.mkdir(parents=True, exist_ok=True)
         (dest / "result.json").write_text(json.dumps(result, indent=1))
@@ -175,15 +198,20 @@ def _mean_std(values: list[float]) -> str:
     return f"{np.mean(values):.2f} ± {np.std(values):.2f}"
 
 
+def _mean(values: list[float]) -> str:
+    return f"{np.mean(values):.1f}" if values else "-"
+
+
 def table(out: Path, presets, worlds, seeds, tag: str) -> tuple[str, dict]:
     rows, summary = [], {}
     header = ("| world | prior-only | linear weak | weak (ms2d) | full supervision | weak / full "
-              "| weak - prior (min) | weak > linear | dead (ln 2) | dead* |")
+              "| weak - prior (min) | weak > linear | dead (ln 2) | dead* | teacher / student (val) |")
     for preset in presets:
-        rows += [f"\n### `{preset}`\n", header, "|" + "---|" * 10]
+        rows += [f"\n### `{preset}`\n", header, "|" + "---|" * 11]
         all_ratio = []
         for world in worlds:
-            cell: dict[str, list] = {"prior": [], "linear": [], "weak": [], "full": []}
+            cell: dict[str, list] = {"prior": [], "linear": [], "weak": [], "full": [],
+                                     "teacher_val": [], "student_val": []}
             dead_n = dead_c = beats = 0
             margins = []
             for seed in seeds:
@@ -198,6 +226,9 @@ def table(out: Path, presets, worlds, seeds, tag: str) -> tuple[str, dict]:
                 if w.exists():
                     r = json.loads(w.read_text())
                     cell["weak"].append(r["test"][METRIC])
+                    if "teacher_val" in r:
+                        cell["teacher_val"].append(r["teacher_val"]["teacher"][METRIC])
+                        cell["student_val"].append(r["teacher_val"]["student"][METRIC])
                     d1, d2 = dead(r)
                     dead_n += d1
                     dead_c += d2
@@ -216,7 +247,8 @@ def table(out: Path, presets, worlds, seeds, tag: str) -> tuple[str, dict]:
             rows.append(f"| {world} | {_mean_std(cell['prior'])} | {_mean_std(cell['linear'])} | "
                         f"{_mean_std(cell['weak'])} | {_mean_std(cell['full'])} | {ratio:.2f} | "
                         f"{min(margins) if margins else float('nan'):+.2f} | "
-                        f"{beats}/{len(cell['weak'])} | {dead_n} | {dead_c} |")
+                        f"{beats}/{len(cell['weak'])} | {dead_n} | {dead_c} | "
+                        f"{_mean(cell['teacher_val'])} / {_mean(cell['student_val'])} |")
         if all_ratio:
             rows.append(f"\nweak / full averaged over worlds: {np.mean(all_ratio):.2f}")
     return "\n".join(rows), summary

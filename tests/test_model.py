@@ -34,7 +34,7 @@ def test_candidate_mask_dense_and_sparse():
 
 
 def _build_map_by_autograd(seq: torch.Tensor) -> torch.Tensor:
-    """build_map as plain tensor ops, differentiated by autograd (the fifth session's code)."""
+    """build_map as plain tensor ops, differentiated by autograd (the code before the hand-written backward)."""
     b, n, d = seq.shape
     out = seq.new_zeros(b, d, n, n)
     cur = seq.transpose(1, 2)
