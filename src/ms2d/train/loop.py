@@ -14,6 +14,7 @@ import math
 import os
 import signal
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from ..checkpoint import load_weights, save_checkpoint
 from ..config import Config, save_config
 from ..data.dataset import MomentDataset, collate
 from ..data.records import DataError
-from ..data.splits import build_vocab, load_splits
+from ..data.splits import Splits, build_vocab, load_splits
 from ..data.vocab import Vocab
 from ..embeddings import freeze_word_embeddings, init_word_embeddings
 from ..files import atomic_write_text
@@ -190,12 +191,12 @@ class _Run:
     net: torch.nn.Module
     opt: torch.optim.Optimizer
     vocab: Vocab
-    data: object
+    data: Splits
     val: list
     device: torch.device
     rank: int
     world: int
-    log: object
+    log: Callable[..., None]
     feature_spec: dict
     best: dict | None = None
     history: list = field(default_factory=list)
