@@ -167,29 +167,9 @@ def dead(result: dict) -> tuple[bool, bool]:
 
 
 def baselines(preset: str, data: Path, seed: int) -> dict:
-    from ms2d.baselines import LinearWeakBaseline, PriorBaseline
-    from ms2d.data.splits import load_splits
-    from ms2d.eval.metrics import compute_metrics
-    from ms2d.inference import candidate_table
-    from ms2d.models.maps import candidate_mask
+    from baselines import baselines_for
 
-    cfg = _config(preset, data, seed, [])
-    splits = load_splits(cfg.data)
-    frac, _ = candidate_table(cfg.model.scales, [candidate_mask(n, cfg.model.dense_until)
-                                                 for n in cfg.model.scales])
-    gts = np.array([q.window for q in splits.test], dtype=np.float64)
-
-    def windows(preds):
-        return [np.array([[m.start, m.end] for m in p]).reshape(-1, 2) for p in preds]
-
-    train = splits.train[: cfg.data.train_subset] if cfg.data.train_subset else splits.train
-    prior = PriorBaseline(frac).fit(train).predict(splits.test, nms=cfg.train.nms)
-    linear = LinearWeakBaseline(frac).fit(train, splits.store)
-    linear.select(splits.val, splits.store)
-    return {"prior": compute_metrics(windows(prior), gts),
-            "linear": compute_metrics(windows(linear.predict(splits.test, splits.store,
-                                                             nms=cfg.train.nms)), gts),
-            "linear_ridge": linear.ridge}
+    return baselines_for(_config(preset, data, seed, []))
 
 
 def _mean_std(values: list[float]) -> str:
