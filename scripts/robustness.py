@@ -184,7 +184,7 @@ def _mean(values: list[float]) -> str:
 
 def table(out: Path, presets, worlds, seeds, tag: str) -> tuple[str, dict]:
     rows, summary = [], {}
-    header = ("| world | prior-only | linear weak | weak (ms2d) | full supervision | weak / full "
+    header = ("| world | prior-only | linear weak | weak (the preset) | full supervision | weak / full "
               "| weak - prior (min) | weak > linear | dead (ln 2) | dead* | teacher / student (val) |")
     for preset in presets:
         rows += [f"\n### `{preset}`\n", header, "|" + "---|" * 11]
