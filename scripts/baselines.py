@@ -22,7 +22,7 @@ def baselines_for(cfg) -> dict:
     from ms2d.baselines import LinearWeakBaseline, PriorBaseline
     from ms2d.data.splits import load_splits
     from ms2d.eval.metrics import compute_metrics
-    from ms2d.inference import candidate_table
+    from ms2d.inference import candidate_table, moment_windows
     from ms2d.models.maps import candidate_mask
 
     splits = load_splits(cfg.data)
@@ -30,15 +30,12 @@ def baselines_for(cfg) -> dict:
                                                  for n in cfg.model.scales])
     gts = [np.array(q.windows, dtype=np.float64) for q in splits.test]
 
-    def windows(preds):
-        return [np.array([[m.start, m.end] for m in p]).reshape(-1, 2) for p in preds]
-
     train = splits.train[: cfg.data.train_subset] if cfg.data.train_subset else splits.train
     prior = PriorBaseline(frac).fit(train).predict(splits.test, nms=cfg.train.nms)
     linear = LinearWeakBaseline(frac).fit(train, splits.store)
     linear.select([q for q in splits.val if q.window is not None], splits.store)
-    return {"prior": compute_metrics(windows(prior), gts),
-            "linear": compute_metrics(windows(linear.predict(splits.test, splits.store,
+    return {"prior": compute_metrics(moment_windows(prior), gts),
+            "linear": compute_metrics(moment_windows(linear.predict(splits.test, splits.store,
                                                              nms=cfg.train.nms)), gts),
             "linear_ridge": linear.ridge}
 

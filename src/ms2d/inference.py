@@ -47,6 +47,11 @@ def rank_moments(
     return [Moment(float(windows[i, 0]), float(windows[i, 1]), float(scores[i])) for i in keep]
 
 
+def moment_windows(preds: list[list[Moment]]) -> list[np.ndarray]:
+    """Ranked moments per query -> ``[n, 2]`` arrays of (start, end), the evaluator's input."""
+    return [np.array([[m.start, m.end] for m in p]).reshape(-1, 2) for p in preds]
+
+
 def eval_loader(ds, batch_size: int, workers: int = 0, pin: bool = False):
     """In-order batches of a ``MomentDataset`` for validation and prediction."""
     from torch.utils.data import DataLoader
@@ -89,5 +94,4 @@ def evaluate_queries(model, queries, store, vocab, cfg, device, progress=False):
     loader = eval_loader(ds, cfg.train.batch_size, cfg.train.num_workers, device.type == "cuda")
     preds = predict(model, loader, device, top_n=5, nms=cfg.train.nms, progress=progress)
     gts = [np.array(q.windows, dtype=np.float64) for q in queries]  # several: best match
-    windows = [np.array([[m.start, m.end] for m in p]).reshape(-1, 2) for p in preds]
-    return compute_metrics(windows, gts), preds
+    return compute_metrics(moment_windows(preds), gts), preds

@@ -18,7 +18,7 @@ from .config import resolve
 from .data.splits import load_splits
 from .eval.metrics import METRIC_KEYS, compute_metrics, format_console_table, format_table
 from .files import atomic_path, atomic_write_text
-from .inference import candidate_table, evaluate_queries
+from .inference import candidate_table, evaluate_queries, moment_windows
 from .models.maps import candidate_mask
 from .train.loop import train
 from .utils import pick_device
@@ -37,10 +37,6 @@ LABELS = {
     "weak": "weak, multi-scale (ms2d)",
     "full": "full supervision",
 }
-
-
-def _windows(preds) -> list[np.ndarray]:
-    return [np.array([[m.start, m.end] for m in p]).reshape(-1, 2) for p in preds]
 
 
 def available_cores() -> int:
@@ -162,10 +158,10 @@ def run_quickstart(out: str | Path, *, seed: int = 0, preset: str = "synthetic-c
                                                   for n in base.model.scales])
     if "random" in methods:
         preds = RandomBaseline(frac, seed).predict(splits.test, nms=base.train.nms)
-        results["random"] = compute_metrics(_windows(preds), gts)
+        results["random"] = compute_metrics(moment_windows(preds), gts)
     if "prior" in methods:
         preds = PriorBaseline(frac).fit(splits.train).predict(splits.test, nms=base.train.nms)
-        results["prior"] = compute_metrics(_windows(preds), gts)
+        results["prior"] = compute_metrics(moment_windows(preds), gts)
     device = pick_device(base.train.device, "train.device")
     cfgs = {}
     for name in (m for m in methods if m in TRAINED):

@@ -17,7 +17,7 @@ import numpy as np
 from ..data.records import Query
 from ..data.text import tokenize
 from ..eval.metrics import compute_metrics
-from ..inference import Moment, rank_moments
+from ..inference import Moment, moment_windows, rank_moments
 
 RIDGE_GRID = (0.01, 0.1, 1.0, 10.0)
 
@@ -76,8 +76,7 @@ class LinearWeakBaseline:
         gts = np.array([q.window for q in queries], dtype=np.float64)
         for r in grid:
             preds = self.solve(r).predict(queries, store)
-            windows = [np.array([[m.start, m.end] for m in p]).reshape(-1, 2) for p in preds]
-            scores[r] = compute_metrics(windows, gts)[metric]
+            scores[r] = compute_metrics(moment_windows(preds), gts)[metric]
         self.solve(max(scores, key=lambda r: (scores[r], -r)))
         return scores
 
