@@ -249,6 +249,46 @@ def test_appearance_teacher_scores_every_cell_by_its_contrast():
     assert [x.shape for x in evidence] == [x.shape for x in out["evidence"]]
 
 
+def test_inference_teacher_mixes_the_teachers_ranking_into_the_students():
+    from ms2d.inference import candidate_table
+
+    feats, lengths, words, wl = _batch()
+
+    def scores(w):
+        torch.manual_seed(0)
+        cfg = ModelConfig(**{**TINY, "teacher": "appearance", "feature_norm": "standard",
+                             "inference_teacher": w})
+        model = MS2D(cfg).eval()
+        with torch.no_grad():
+            logits = model(feats, lengths, words, wl)["logits"]
+            return model, logits, model.candidate_scores(logits, feats, lengths, words, wl)
+
+    model, logits, paper = scores(0.0)
+    student = torch.cat([lg[:, m] for lg, m in zip(logits, model.masks("cpu"))], 1)
+    assert torch.equal(paper, torch.sigmoid(student))  # 0: the student's scores alone
+    frac, _ = candidate_table(model.cfg.scales, model.masks("cpu"))
+    assert paper.shape == (3, len(frac))
+    teacher = -torch.cat(scores(1.0)[0].teacher_evidence(feats, lengths, words, wl), 1)
+    assert torch.equal(scores(1.0)[2].argmax(1), teacher.argmax(1))  # 1: the teacher's ranking
+
+    def z(x):
+        return (x - x.mean(1, keepdim=True)) / x.std(1, keepdim=True)
+
+    mixed = scores(0.6)[2]
+    assert torch.allclose(mixed, torch.sigmoid(0.4 * z(student) + 0.6 * z(teacher)), atol=1e-5)
+    assert ((mixed > 0) & (mixed < 1)).all()
+    one_video = model.candidate_scores([lg[:1].expand(2, -1, -1) for lg in logits], feats[:1],
+                                       lengths[:1], words[:2], wl[:2])
+    assert one_video.shape == (2, len(frac))  # a video's features serve many queries
+
+
+def test_inference_teacher_needs_the_appearance_teacher():
+    from ms2d.settings import ConfigError
+
+    with pytest.raises(ConfigError, match="inference_teacher=0.5 needs model.teacher=appearance"):
+        ModelConfig(**{**TINY, "inference_teacher": 0.5}).validate()
+
+
 def test_caption_shared_dropout_masks_are_per_query():
     from ms2d.models.caption import CaptionModule
 

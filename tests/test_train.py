@@ -50,6 +50,18 @@ def test_one_epoch_writes_run_folder(sim, tmp_path, supervision):
     assert model.cfg.feature_dim == 32 and len(vocab) == model.cfg.vocab_size
     hist = json.loads((out / "history.json").read_text())
     assert set(hist[0]["val"]) >= {"R@1,IoU=0.5", "mIoU"}
+    # the preset mixes the teacher into the ranking; full supervision trains no teacher
+    assert model.cfg.inference_teacher == (0.6 if supervision == "weak" else 0.0)
+
+
+def test_a_checkpoint_older_than_a_setting_loads_with_its_default(sim, tmp_path):
+    train(_cfg(sim), tmp_path / "run", log=lambda *a: None)
+    ckpt = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
+    for section in (ckpt["config"]["model"], ckpt["weights_config"]):
+        del section["inference_teacher"]  # written before the setting existed
+    torch.save(ckpt, tmp_path / "old.pt")
+    model, _, _ = load_model(tmp_path / "old.pt")
+    assert model.cfg.inference_teacher == 0.0  # the student's ranking, as it was trained to give
 
 
 def test_refuses_existing_run_and_resumes(sim, tmp_path):

@@ -22,6 +22,7 @@ needed; other checkpoints read such words as ``<unk>``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import warnings
@@ -36,7 +37,7 @@ import torch
 from .config import Config
 from .data.text import tokenize
 from .data.vocab import SPECIALS, UNK, Vocab
-from .inference import Moment, candidate_table, flat_scores, rank_moments
+from .inference import Moment, candidate_table, rank_moments
 from .models import MS2D
 from .utils import pick_device
 
@@ -243,24 +244,31 @@ class Retriever:
                       "unknown" if i == UNK else str(self.word_vectors))
         return out
 
-    def _encode_text(self, words: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Sentence features; open-vocabulary rows are appended to the embedding table for the
-        text encoder only (the caption module, used in training, keeps its vocabulary)."""
+    @contextlib.contextmanager
+    def _open_vocabulary(self):
+        """Within it, open-vocabulary rows are appended to the embedding table of the modules
+        that read a query at inference (the text encoder, the appearance teachers); the caption
+        module, used in training only, keeps its vocabulary."""
         if not self._extra_rows:
-            return self.model.text(words, lengths)
+            yield
+            return
         if self._text_table is None or self._text_table.num_embeddings != (
                 len(self.vocab) + len(self._extra_rows)):
             base = self.model.embedding.weight.detach()
             extra = torch.from_numpy(np.stack(self._extra_rows)).to(base.device, base.dtype)
             self._text_table = torch.nn.Embedding.from_pretrained(
                 torch.cat([base, extra]), freeze=True, padding_idx=0)
-        encoder = self.model.text
-        own = encoder.embedding
-        encoder.embedding = self._text_table
+        readers = [self.model.text]
+        if hasattr(self.model, "appearance"):
+            readers += list(self.model.appearance.teachers)
+        own = [r.embedding for r in readers]
+        for r in readers:
+            r.embedding = self._text_table
         try:
-            return encoder(words, lengths)
+            yield
         finally:
-            encoder.embedding = own
+            for r, e in zip(readers, own):
+                r.embedding = e
 
     # -- inputs ----------------------------------------------------------------------------
     def _features(self, video: Any, duration: float | None) -> tuple[torch.Tensor, float]:
@@ -382,10 +390,12 @@ class Retriever:
             for i, c in enumerate(chunk):
                 words[i, :len(c)] = torch.tensor(c)
             word_lengths = torch.tensor([len(c) for c in chunk])
-            f_t = self._encode_text(words.to(self.device), word_lengths.to(self.device))
+            words, word_lengths = words.to(self.device), word_lengths.to(self.device)
             expanded = [v.expand(len(chunk), -1, -1, -1) for v in vmaps]
-            logits, _ = self.model.score_maps(expanded, f_t)
-            rows.append(flat_scores(logits, self._masks).float().cpu().numpy())
+            with self._open_vocabulary():
+                logits, _ = self.model.score_maps(expanded, self.model.text(words, word_lengths))
+                scores = self.model.candidate_scores(logits, feats, lengths, words, word_lengths)
+            rows.append(scores.float().cpu().numpy())
         return CandidateScores(items, self._frac * duration, np.concatenate(rows), duration)
 
     @overload

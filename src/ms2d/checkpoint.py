@@ -129,6 +129,8 @@ def check_consistency(ckpt: dict, path: str | os.PathLike) -> None:
     saved = ckpt.get("weights_config")
     if isinstance(saved, dict):
         now = cfg.model.to_dict()
+        # a setting newer than the checkpoint was at its default when the weights were saved
+        saved = {**type(cfg.model)().to_dict(), **saved}
         changed = [f"model.{k}: {saved.get(k)!r} when the weights were saved, {now.get(k)!r} in "
                    "its config" for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k)]
         if changed:

@@ -56,7 +56,7 @@ TEACHER_RULES = {"caption": ("paper", "rank", "softmax"), "appearance": ("eviden
 CAPTION_ONLY = ("model.top_k", "model.caption_input", "model.caption_fusion",
                 "model.caption_shared_dropout", "model.word_mask", "model.explore")
 #: settings only the appearance teacher reads
-APPEARANCE_ONLY = ("model.teacher_folds",)
+APPEARANCE_ONLY = ("model.teacher_folds", "model.inference_teacher")
 
 
 @dataclass

@@ -33,11 +33,6 @@ def candidate_table(scales: tuple[int, ...], masks: list[torch.Tensor]) -> tuple
     return np.concatenate(fracs).astype(np.float64), np.concatenate(where)
 
 
-def flat_scores(logits: list[torch.Tensor], masks: list[torch.Tensor]) -> torch.Tensor:
-    """Sigmoid scores of every valid cell of every scale, in ``candidate_table`` order: ``[B, C]``."""
-    return torch.cat([torch.sigmoid(lg[:, m]) for lg, m in zip(logits, masks)], 1)
-
-
 def rank_moments(
     scores: np.ndarray, frac: np.ndarray, duration: float, top_n: int = 5, nms_threshold: float = 0.5
 ) -> list[Moment]:
@@ -78,8 +73,8 @@ def predict(model, loader, device, top_n: int = 5, nms: float = 0.5, progress=Fa
     preds = []
     for batch in tqdm(loader, desc="predict", disable=not progress, leave=False):
         batch = to_device(batch, device)
-        out = model(batch["feats"], batch["lengths"], batch["words"], batch["word_lengths"])
-        scores = flat_scores(out["logits"], out["masks"]).float().cpu().numpy()
+        args = (batch["feats"], batch["lengths"], batch["words"], batch["word_lengths"])
+        scores = model.candidate_scores(model(*args)["logits"], *args).float().cpu().numpy()
         for s, d in zip(scores, batch["duration"].cpu().numpy()):
             preds.append(rank_moments(s, frac, d, top_n=top_n, nms_threshold=nms))
     return preds

@@ -58,6 +58,11 @@ class ModelConfig:
     teacher: str = setting("caption", choices=("caption", "appearance"))
     # appearance teacher: teachers learning from all folds but their own (1: no cross-fitting)
     teacher_folds: int = setting(4, min=1, max=16)
+    # appearance teacher: its share of the ranking at inference (0: the student's scores
+    # alone, the paper). Above 0 a candidate's score is (1 - w) z(student logit) + w z(teacher
+    # evidence), each standardised over the query's candidates: the trained teacher's evidence
+    # for every candidate is in the checkpoint (docs/design.md). Only read for weak supervision.
+    inference_teacher: float = setting(0.0, min=0, max=1)
     # the teacher's width: the caption module's LSTMs (paper 1024), the appearance teacher's
     caption_hidden: int = setting(1024, min=1, max=MAX_WIDTH)
     # caption teacher only:
@@ -85,6 +90,10 @@ class ModelConfig:
             problems.append(f"{section}.teacher=appearance needs {section}.feature_norm=standard "
                             f"(it predicts the standardised clip features; got "
                             f"{self.feature_norm!r})")
+        if self.inference_teacher > 0 and self.teacher != "appearance":
+            problems.append(f"{section}.inference_teacher={self.inference_teacher} needs "
+                            f"{section}.teacher=appearance (the caption teacher's evidence is not "
+                            "used at inference); set it to 0")
         return problems
 
     def validate(self) -> ModelConfig:

@@ -86,9 +86,7 @@ class MS2D(nn.Module):
         logits, fused = self.score_maps(vmaps, f_t)
         out = {"logits": logits, "masks": self.masks(feats.device)}
         if captions and self.cfg.teacher == "appearance":
-            x = self.video.normalize(feats)
-            segs = [resample_weights(lengths, n, feats.shape[1]).to(x.dtype) @ x
-                    for n in self.cfg.scales]
+            segs = self.standard_segments(feats, lengths)
             if video is None:  # no video ids: every query its own video
                 video = torch.arange(len(feats), device=feats.device)
             out.update(self.appearance_moments(segs, logits, words, word_lengths, video))
@@ -153,6 +151,45 @@ class MS2D(nn.Module):
         return {"cand_index": cand_idx, "cand_logits": cand_logits, "evidence": evidence,
                 "appearance_loss": loss}
 
+    def standard_segments(self, feats: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
+        """The standardised clip features resampled to each scale, ``[B, N_j, F]``: what the
+        appearance teacher reads."""
+        x = self.video.normalize(feats)
+        return [resample_weights(lengths, n, feats.shape[1]).to(x.dtype) @ x
+                for n in self.cfg.scales]
+
+    def appearance_contrast(self, segs: list[torch.Tensor], words: torch.Tensor,
+                            word_lengths: torch.Tensor) -> list[torch.Tensor]:
+        """The appearance teachers' (mean) contrast, higher is better, for every valid cell of
+        every scale: ``[B, C_j]`` per scale in cell order. ``segs`` from
+        :meth:`standard_segments`; a batch of 1 serves every query (one video, many queries)."""
+        direction = self.appearance.predict(words, word_lengths)
+        out = []
+        for seq, mask in zip(segs, self.masks(words.device)):
+            idx = mask.flatten().nonzero()[:, 0][None].expand(len(direction), -1)
+            out.append(contrast(seq.expand(len(direction), -1, -1), idx, direction))
+        return out
+
+    def candidate_scores(self, logits: list[torch.Tensor], feats: torch.Tensor,
+                         lengths: torch.Tensor, words: torch.Tensor,
+                         word_lengths: torch.Tensor) -> torch.Tensor:
+        """The ranking score of every valid cell of every scale, ``[B, C]`` in
+        :func:`ms2d.inference.candidate_table` order, from the student's ``logits``.
+
+        With ``inference_teacher = 0`` (the paper) the student's sigmoid scores; above 0
+        ``sigmoid((1 - w) z(student logit) + w z(teacher contrast))``, each ``z`` standardised
+        over the query's candidates (a ranking score in (0, 1), not a calibrated probability).
+        ``feats [1 or B, T, F]``."""
+        masks = self.masks(logits[0].device)
+        student = torch.cat([lg[:, m] for lg, m in zip(logits, masks)], 1)
+        w = self.cfg.inference_teacher
+        if w == 0:
+            return torch.sigmoid(student)
+        teacher = torch.cat(self.appearance_contrast(self.standard_segments(feats, lengths),
+                                                     words, word_lengths), 1)
+        return torch.sigmoid((1 - w) * _standardise(student.float())
+                             + w * _standardise(teacher.float()))
+
     @torch.no_grad()
     def teacher_evidence(self, feats, lengths, words, word_lengths) -> list[torch.Tensor]:
         """The teacher's evidence (lower is better) for *every* valid cell of every scale,
@@ -166,14 +203,8 @@ class MS2D(nn.Module):
             logits, fused = self.score_maps(vmaps, self.text(words, word_lengths))
             masks = self.masks(feats.device)
             if self.cfg.teacher == "appearance":
-                x = self.video.normalize(feats)
-                direction = self.appearance.predict(words, word_lengths)
-                out = []
-                for n, mask in zip(self.cfg.scales, masks):
-                    seq = resample_weights(lengths, n, feats.shape[1]).to(x.dtype) @ x
-                    idx = mask.flatten().nonzero()[:, 0][None].expand(len(x), -1)
-                    out.append(-contrast(seq, idx, direction))
-                return out
+                segs = self.standard_segments(feats, lengths)
+                return [-c for c in self.appearance_contrast(segs, words, word_lengths)]
             source = {"visual": vmaps, "cross": fused, "visual_mean": seqs}[self.cfg.caption_input]
             inputs, targets = self.caption_io(words, word_lengths)
             out = []
@@ -203,6 +234,11 @@ class MS2D(nn.Module):
             drop[:, 0] = False
             inputs = inputs.masked_fill(drop & (inputs != PAD), MASK)
         return inputs, targets
+
+
+def _standardise(x: torch.Tensor) -> torch.Tensor:
+    """Each row of ``x [B, C]`` to mean 0 and deviation 1 (a constant row to zeros)."""
+    return (x - x.mean(1, keepdim=True)) / x.std(1, keepdim=True).clamp(min=1e-6)
 
 
 def span_mean(seq: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:

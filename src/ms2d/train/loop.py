@@ -74,7 +74,10 @@ def train(cfg: Config, out_dir: str | os.PathLike, *, resume: bool = False, over
     state = load_resume_state(out) if resume else None  # before reading data: fail fast
     data, val = _read_data(cfg, splits, log)
     vocab = Vocab.from_list(state["vocab"]) if state is not None else build_vocab(data.train)
-    cfg.model = model_config(tc.model, cfg.model, feature_dim=data.store.dim, vocab_size=len(vocab))
+    # full supervision trains no teacher: its ranking is the student's alone
+    teacher_share = cfg.model.inference_teacher if tc.supervision == "weak" else 0.0
+    cfg.model = model_config(tc.model, cfg.model, feature_dim=data.store.dim,
+                             vocab_size=len(vocab), inference_teacher=teacher_share)
     if state is not None:
         check_resume_config(cfg, state, out, log)  # before config.yaml is rewritten
     if main:
