@@ -71,7 +71,8 @@ class VideoFeatures:
 class CandidateScores:
     """Score of every candidate moment of every scale, for each query.
 
-    ``windows [C, 2]`` seconds, ``scores [Q, C]`` in ``[0, 1]``, one row per query.
+    ``windows [C, 2]`` seconds, ``scores [Q, C]`` in ``[0, 1]``, one row per query (ranking
+    scores: :meth:`ms2d.models.MS2D.candidate_scores`).
     """
 
     queries: list[str]
