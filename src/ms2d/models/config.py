@@ -59,9 +59,9 @@ class ModelConfig:
     # appearance teacher: teachers learning from all folds but their own (1: no cross-fitting)
     teacher_folds: int = setting(4, min=1, max=16)
     # appearance teacher: its share of the ranking at inference (0: the student's scores
-    # alone, the paper). Above 0 a candidate's score is (1 - w) z(student logit) + w z(teacher
-    # evidence), each standardised over the query's candidates: the trained teacher's evidence
-    # for every candidate is in the checkpoint (docs/design.md). Only read for weak supervision.
+    # alone, the paper). Above 0 a candidate's score is sigmoid((1 - w) z(student logit) +
+    # w z(teacher contrast)), each z standardised over the query's candidates: the trained
+    # teacher is in the checkpoint (docs/design.md). Only read for weak supervision.
     inference_teacher: float = setting(0.0, min=0, max=1)
     # the teacher's width: the caption module's LSTMs (paper 1024), the appearance teacher's
     caption_hidden: int = setting(1024, min=1, max=MAX_WIDTH)
