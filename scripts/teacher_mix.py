@@ -42,14 +42,20 @@ def share_scores(model, queries, store, vocab, cfg: Config, shares) -> dict[floa
     frac, _ = candidate_table(model.cfg.scales, model.masks("cpu"))
     loader = eval_loader(MomentDataset(queries, store, vocab, cfg.train.max_words), 64)
     preds: dict[float, list] = {w: [] for w in shares}
-    for batch in loader:
-        args = (batch["feats"], batch["lengths"], batch["words"], batch["word_lengths"])
-        logits = model(*args)["logits"]
-        for w in shares:
-            model.cfg.inference_teacher = w
-            scores = model.candidate_scores(logits, *args).numpy()
-            for s, d in zip(scores, batch["duration"].numpy()):
-                preds[w].append(rank_moments(s, frac, d, top_n=5, nms_threshold=cfg.train.nms))
+    own = model.cfg.inference_teacher
+    try:
+        for batch in loader:
+            args = (batch["feats"], batch["lengths"], batch["words"], batch["word_lengths"])
+            logits = model(*args)["logits"]  # the student once, the mix per share
+            segs = model.standard_segments(batch["feats"], batch["lengths"])
+            for w in shares:
+                model.cfg.inference_teacher = w
+                scores = model.candidate_scores(logits, *args, segs=segs).numpy()
+                for s, d in zip(scores, batch["duration"].numpy()):
+                    preds[w].append(rank_moments(s, frac, d, top_n=5,
+                                                 nms_threshold=cfg.train.nms))
+    finally:
+        model.cfg.inference_teacher = own  # the model ranks as it did before
     gts = [np.array(q.windows, dtype=np.float64) for q in queries]
     return {w: compute_metrics(moment_windows(p), gts)[METRIC] for w, p in preds.items()}
 

@@ -24,6 +24,7 @@ def test_each_share_scores_as_evaluate_does_with_that_share(tiny_run, tiny_sim):
     splits = load_splits(cfg.data, ("val",))
     val, store = splits.val, splits.store
     got = share_scores(model, val, store, vocab, cfg, (0.0, 0.6, 1.0))
+    assert model.cfg.inference_teacher == 0.6  # left as it was
     for w in (0.0, 0.6, 1.0):
         model.cfg.inference_teacher = w
         want, _ = evaluate_queries(model, val, store, vocab, cfg, torch.device("cpu"))

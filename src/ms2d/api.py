@@ -374,8 +374,8 @@ class Retriever:
               *, duration: float | None = None, batch_size: int = 32) -> CandidateScores:
         """Scores of every candidate moment for each query (see :class:`CandidateScores`).
 
-        The video's multi-scale maps are built once; queries are scored ``batch_size`` at a
-        time against them (expanded, not copied).
+        The video's multi-scale maps (and the appearance teacher's segments) are built once;
+        queries are scored ``batch_size`` at a time against them (expanded, not copied).
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -384,6 +384,7 @@ class Retriever:
         feats = x.to(self.device)[None]
         lengths = torch.tensor([x.shape[0]], device=self.device)
         vmaps = self.model.encode_video(feats, lengths)
+        segs = self.model.standard_segments(feats, lengths)  # the teacher's side of the video
         rows = []
         for lo in range(0, len(ids), batch_size):
             chunk = ids[lo:lo + batch_size]
@@ -395,7 +396,8 @@ class Retriever:
             expanded = [v.expand(len(chunk), -1, -1, -1) for v in vmaps]
             with self._open_vocabulary():
                 logits, _ = self.model.score_maps(expanded, self.model.text(words, word_lengths))
-                scores = self.model.candidate_scores(logits, feats, lengths, words, word_lengths)
+                scores = self.model.candidate_scores(logits, feats, lengths, words, word_lengths,
+                                                     segs=segs)
             rows.append(scores.float().cpu().numpy())
         return CandidateScores(items, self._frac * duration, np.concatenate(rows), duration)
 

@@ -17,6 +17,12 @@ def reconstruction_loss(nll: torch.Tensor, word_lengths: torch.Tensor) -> torch.
     return (nll / (word_lengths[:, None] + 1).to(nll.dtype)).mean()
 
 
+def standardise(x: torch.Tensor) -> torch.Tensor:
+    """Each row of ``x [B, C]`` to mean 0 and deviation 1 (a constant row to zeros): a query's
+    scores over its candidates."""
+    return (x - x.mean(1, keepdim=True)) / x.std(1, keepdim=True).clamp(min=1e-6)
+
+
 def pseudo_labels(
     nll: torch.Tensor, rule: str = "paper", l_min: float = 0.1, l_max: float = 0.7,
     temperature: float = 1.0,
@@ -53,7 +59,7 @@ def pseudo_labels(
         p = torch.softmax(-nll / temperature, 1)
         return p / p.max(1, keepdim=True).values
     if rule == "evidence":  # standardised per query: the best 1, one deviation less e^-sharpness
-        z = -(nll - nll.mean(1, keepdim=True)) / nll.std(1, keepdim=True).clamp(min=1e-6)
+        z = standardise(-nll)
         return torch.exp(temperature * (z - z.max(1, keepdim=True).values))
     raise ValueError(f"unknown label rule {rule!r}; known: {', '.join(LABEL_RULES)}")
 

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ..data.vocab import BOS, EOS, MASK, PAD
+from ..losses import standardise
 from .appearance import CrossFitTeachers, contrast
 from .caption import CaptionModule
 from .config import ModelConfig
@@ -171,24 +172,26 @@ class MS2D(nn.Module):
         return out
 
     def candidate_scores(self, logits: list[torch.Tensor], feats: torch.Tensor,
-                         lengths: torch.Tensor, words: torch.Tensor,
-                         word_lengths: torch.Tensor) -> torch.Tensor:
+                         lengths: torch.Tensor, words: torch.Tensor, word_lengths: torch.Tensor,
+                         segs: list[torch.Tensor] | None = None) -> torch.Tensor:
         """The ranking score of every valid cell of every scale, ``[B, C]`` in
         :func:`ms2d.inference.candidate_table` order, from the student's ``logits``.
 
         With ``inference_teacher = 0`` (the paper) the student's sigmoid scores; above 0
         ``sigmoid((1 - w) z(student logit) + w z(teacher contrast))``, each ``z`` standardised
         over the query's candidates (a ranking score in (0, 1), not a calibrated probability).
-        ``feats [1 or B, T, F]``."""
+        ``feats [1 or B, T, F]``; ``segs``: their :meth:`standard_segments` when the caller
+        already has them (one video scored for many batches of queries)."""
         masks = self.masks(logits[0].device)
         student = torch.cat([lg[:, m] for lg, m in zip(logits, masks)], 1)
         w = self.cfg.inference_teacher
         if w == 0:
             return torch.sigmoid(student)
-        teacher = torch.cat(self.appearance_contrast(self.standard_segments(feats, lengths),
-                                                     words, word_lengths), 1)
-        return torch.sigmoid((1 - w) * _standardise(student.float())
-                             + w * _standardise(teacher.float()))
+        if segs is None:
+            segs = self.standard_segments(feats, lengths)
+        teacher = torch.cat(self.appearance_contrast(segs, words, word_lengths), 1)
+        return torch.sigmoid((1 - w) * standardise(student.float())
+                             + w * standardise(teacher.float()))
 
     @torch.no_grad()
     def teacher_evidence(self, feats, lengths, words, word_lengths) -> list[torch.Tensor]:
@@ -198,13 +201,13 @@ class MS2D(nn.Module):
         was = self.training
         self.eval()
         try:
+            if self.cfg.teacher == "appearance":  # reads the clips, not the student's maps
+                segs = self.standard_segments(feats, lengths)
+                return [-c for c in self.appearance_contrast(segs, words, word_lengths)]
             seqs = self.segments(feats, lengths)
             vmaps = self.build_maps(seqs)
             logits, fused = self.score_maps(vmaps, self.text(words, word_lengths))
             masks = self.masks(feats.device)
-            if self.cfg.teacher == "appearance":
-                segs = self.standard_segments(feats, lengths)
-                return [-c for c in self.appearance_contrast(segs, words, word_lengths)]
             source = {"visual": vmaps, "cross": fused, "visual_mean": seqs}[self.cfg.caption_input]
             inputs, targets = self.caption_io(words, word_lengths)
             out = []
@@ -234,11 +237,6 @@ class MS2D(nn.Module):
             drop[:, 0] = False
             inputs = inputs.masked_fill(drop & (inputs != PAD), MASK)
         return inputs, targets
-
-
-def _standardise(x: torch.Tensor) -> torch.Tensor:
-    """Each row of ``x [B, C]`` to mean 0 and deviation 1 (a constant row to zeros)."""
-    return (x - x.mean(1, keepdim=True)) / x.std(1, keepdim=True).clamp(min=1e-6)
 
 
 def span_mean(seq: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
