@@ -18,7 +18,9 @@ import numpy as np
 
 
 def baselines_for(cfg) -> dict:
-    """``{"prior": metrics, "linear": metrics, "linear_ridge": float}`` on ``cfg``'s test split."""
+    """``{"prior": metrics, "linear": metrics, "linear_ridge": float, "linear_val": float}``:
+    the metrics on ``cfg``'s test split, the ridge strength chosen on validation and the
+    linear learner's validation R@1,IoU=0.5 with it (beside a weak run's teacher and student)."""
     from ms2d.baselines import LinearWeakBaseline, PriorBaseline
     from ms2d.data.splits import load_splits
     from ms2d.eval.metrics import compute_metrics
@@ -33,11 +35,11 @@ def baselines_for(cfg) -> dict:
     train = splits.train[: cfg.data.train_subset] if cfg.data.train_subset else splits.train
     prior = PriorBaseline(frac).fit(train).predict(splits.test, nms=cfg.train.nms)
     linear = LinearWeakBaseline(frac).fit(train, splits.store)
-    linear.select([q for q in splits.val if q.window is not None], splits.store)
+    val_scores = linear.select([q for q in splits.val if q.window is not None], splits.store)
     return {"prior": compute_metrics(moment_windows(prior), gts),
             "linear": compute_metrics(moment_windows(linear.predict(splits.test, splits.store,
                                                              nms=cfg.train.nms)), gts),
-            "linear_ridge": linear.ridge}
+            "linear_ridge": linear.ridge, "linear_val": val_scores[linear.ridge]}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,13 +10,20 @@ seeds, per world) with the dead runs counted: a weak run is *dead* when its RG-B
 ``dead*`` counts runs whose RG-BCE at their last epoch is not 0.005 below the loss of the best
 constant prediction of their own labels (a student that learnt nothing, whatever the rule).
 The last column is the teacher's and the student's best-span R@1,IoU=0.5 on validation
-(`scripts/teacher_check.py`): which of the two limits a weak run.
+(`scripts/teacher_check.py`): which of the two limits a weak run; and the linear learner's
+validation R@1,IoU=0.5, the bar both have to clear.
 
     python scripts/robustness.py --out ROBUST --jobs 2              # everything (hours on 2 cores)
     python scripts/robustness.py --out ROBUST --worlds i3d --seeds 0 --presets synthetic-cpu
 
+Each world has 1200 training, 200 validation and 1500 test videos (``--videos`` scales them
+together; the large test split resolves 1-point differences, docs/simulator.md).
 Results are cached per run (``ROBUST/runs/<preset>/<world>-s<seed>/<method>/result.json``): an
-interrupted benchmark continues where it stopped. ``--set KEY=VALUE`` overrides a config key in
+interrupted benchmark continues where it stopped. A cached result or baseline evaluated on
+another test split of the same world (an older, smaller one) is evaluated again on this one
+without training: the run must have been trained on byte-identical training and validation
+splits (checked; videos are simulated one by one from their own generators, so the size of the
+test split does not change the others). ``--set KEY=VALUE`` overrides a config key in
 every weak run (a design variant: give it its own ``--tag``). ``ROBUST/robustness.json`` and
 ``ROBUST/robustness.md`` hold the table.
 """
@@ -24,6 +31,7 @@ every weak run (a design variant: give it its own ``--tag``). ``ROBUST/robustnes
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -40,8 +48,14 @@ METRIC = "R@1,IoU=0.5"
 LN2 = math.log(2)
 
 
+def split_sizes(videos: int) -> tuple[int, int]:
+    """Validation and test videos for ``videos`` training videos: the quickstart's proportions
+    (1200 / 200 / 1500; a large test split, docs/simulator.md)."""
+    return max(videos // 6, 20), max(videos * 5 // 4, 20)
+
+
 def _data_dir(out: Path, world: str, seed: int, videos: int) -> Path:
-    return out / "data" / f"{world}-s{seed}-n{videos}"
+    return out / "data" / f"{world}-s{seed}-n{videos}-t{split_sizes(videos)[1]}"
 
 
 def simulate_world(out: Path, world: str, seed: int, videos: int) -> Path:
@@ -49,10 +63,36 @@ def simulate_world(out: Path, world: str, seed: int, videos: int) -> Path:
 
     d = _data_dir(out, world, seed, videos)
     if not (d / "simulation.json").exists():
-        cfg = world_config(world, seed=seed, num_videos_train=videos,
-                           num_videos_val=max(videos // 6, 20), num_videos_test=max(videos // 4, 20))
+        val, test = split_sizes(videos)
+        cfg = world_config(world, seed=seed, num_videos_train=videos, num_videos_val=val,
+                           num_videos_test=test)
         simulate(d, cfg, overwrite=True, progress=False)
     return d
+
+
+def test_split_id(data: Path) -> str:
+    """A fingerprint of a benchmark's test split: a cached result evaluated on another test
+    split (an older, smaller one) is evaluated again, not mixed into the table."""
+    return hashlib.sha256((data / "test.json").read_bytes()).hexdigest()[:16]
+
+
+def check_same_training_data(run: Path, data: Path) -> None:
+    """A cached run may be evaluated on ``data``'s test split only if it was trained and
+    selected on exactly ``data``'s training and validation splits (byte-identical files)."""
+    import filecmp
+
+    import yaml
+
+    missing = [n for n in ("config.yaml", "best.pt") if not (run / n).exists()]
+    if missing:
+        raise SystemExit(f"{run} has no {' or '.join(missing)} to evaluate on the new test "
+                         f"split: delete {run} to train it again")
+    trained_on = Path(yaml.safe_load((run / "config.yaml").read_text())["data"]["annotations"])
+    for split in ("train", "val"):
+        ours, theirs = data / f"{split}.json", trained_on / f"{split}.json"
+        if not theirs.exists() or not filecmp.cmp(ours, theirs, shallow=False):
+            raise SystemExit(f"{run} was trained on {trained_on}, whose {split} split is not "
+                             f"{ours}: delete {run} to train it again on this benchmark's data")
 
 
 def _config(preset: str, data: Path, seed: int, overrides: list[str]):
@@ -71,8 +111,12 @@ def child(args: argparse.Namespace) -> int:
     if args.baselines:
         torch.set_num_threads(args.threads)
         result = baselines(args.preset, Path(args.data), args.seed)
+        result["test_split"] = test_split_id(Path(args.data))
         (Path(args.run) / "baselines.json").write_text(json.dumps(result, indent=1))
         return 0
+    if args.retest:
+        torch.set_num_threads(args.threads)
+        return retest(Path(args.run), Path(args.data), args.preset, args.seed)
 
     from ms2d.checkpoint import load_model
     from ms2d.data.splits import load_splits
@@ -98,8 +142,31 @@ def child(args: argparse.Namespace) -> int:
         "rgbce_const": [round(h["rgbce_const"], 4) for h in hist if "rgbce_const" in h],
         "seconds": round(time.time() - t0, 1), "overrides": args.overrides,
     }
+    result["test_split"] = test_split_id(Path(args.data))
     if cfg.train.supervision == "weak":
         result["teacher_val"] = teacher_on_val(model, splits, vocab, cfg)
+    (run / "result.json").write_text(json.dumps(result, indent=1))
+    return 0
+
+
+def retest(run: Path, data: Path, preset: str, seed: int) -> int:
+    """Evaluate a cached run's selected checkpoint on ``data``'s test split (its result was
+    evaluated on another one) without training again: checked to be trained on the same
+    training and validation splits. Everything but ``test`` is kept."""
+    from ms2d.checkpoint import load_model
+    from ms2d.data.splits import load_splits
+    from ms2d.inference import evaluate_queries
+    from ms2d.utils import pick_device
+
+    check_same_training_data(run, data)
+    result = json.loads((run / "result.json").read_text())
+    cfg = _config(preset, data, seed, result.get("overrides", []))
+    splits = load_splits(cfg.data, ("train", "test"))
+    model, vocab, _ = load_model(run / "best.pt", pick_device(cfg.train.device))
+    device = next(model.parameters()).device
+    result["test"], _ = evaluate_queries(model, splits.test, splits.store, vocab, cfg, device)
+    result["test_split"] = test_split_id(data)
+    result["test_pairs"] = len(splits.test)
     (run / "result.json").write_text(json.dumps(result, indent=1))
     return 0
 
@@ -139,7 +206,7 @@ def import_quickstart(out: Path, folder: Path, videos: int) -> str:
             "rgbce": [round(h["rgbce"], 4) for h in hist if "rgbce" in h],
             "rgbce_const": [round(h["rgbce_const"], 4) for h in hist if "rgbce_const" in h],
             "seconds": report["_meta"]["train_seconds"].get(method),
-            "overrides": [], "from_quickstart": str(folder)}
+            "overrides": [], "from_quickstart": str(folder), "test_split": test_split_id(data)}
         if method == "weak":
             from ms2d.checkpoint import load_model
             from ms2d.config import Config
@@ -166,6 +233,23 @@ def dead(result: dict) -> tuple[bool, bool]:
     return abs(r[1] - LN2) < 0.005, bool(c) and r[-1] > c[-1] - 0.005
 
 
+def _current(path: Path, test_id: str) -> bool:
+    """``path`` (a result.json or baselines.json) exists and was evaluated on this test split."""
+    return _read_current(path, test_id, []) is not None
+
+
+def _read_current(path: Path, test_id: str, stale: list[str]) -> dict | None:
+    """``path``'s result if it was evaluated on this test split; a result on another split is
+    added to ``stale`` and left out."""
+    if not path.exists():
+        return None
+    result = json.loads(path.read_text())
+    if result.get("test_split") != test_id:
+        stale.append(str(path))
+        return None
+    return result
+
+
 def baselines(preset: str, data: Path, seed: int) -> dict:
     from baselines import baselines_for
 
@@ -182,29 +266,33 @@ def _mean(values: list[float]) -> str:
     return f"{np.mean(values):.1f}" if values else "-"
 
 
-def table(out: Path, presets, worlds, seeds, tag: str) -> tuple[str, dict]:
-    rows, summary = [], {}
+def table(out: Path, presets, worlds, seeds, tag: str, test_id: dict) -> tuple[str, dict]:
+    """The table of every result evaluated on the current test split of its world and seed
+    (``test_id[(world, seed)]``); a result left on another split (its retest failed) is named
+    below the table, not counted."""
+    rows, summary, stale = [], {}, []
     header = ("| world | prior-only | linear weak | weak (the preset) | full supervision | weak / full "
-              "| weak - prior (min) | weak > linear | dead (ln 2) | dead* | teacher / student (val) |")
+              "| weak - prior (min) | weak > linear | dead (ln 2) | dead* "
+              "| teacher / student / linear (val) |")
     for preset in presets:
         rows += [f"\n### `{preset}`\n", header, "|" + "---|" * 11]
         all_ratio = []
         for world in worlds:
             cell: dict[str, list] = {"prior": [], "linear": [], "weak": [], "full": [],
-                                     "teacher_val": [], "student_val": []}
+                                     "teacher_val": [], "student_val": [], "linear_val": []}
             dead_n = dead_c = beats = 0
             margins = []
             for seed in seeds:
                 base = out / "runs" / preset / f"{world}-s{seed}"
-                b = json.loads((base / "baselines.json").read_text()) if (
-                    base / "baselines.json").exists() else None
-                w = base / f"weak{tag}" / "result.json"
-                f = base / "full" / "result.json"
+                b, r, f = (_read_current(p, test_id[(world, seed)], stale) for p in (
+                    base / "baselines.json", base / f"weak{tag}" / "result.json",
+                    base / "full" / "result.json"))
                 if b:
                     cell["prior"].append(b["prior"][METRIC])
                     cell["linear"].append(b["linear"][METRIC])
-                if w.exists():
-                    r = json.loads(w.read_text())
+                    if "linear_val" in b:
+                        cell["linear_val"].append(b["linear_val"])
+                if r:
                     cell["weak"].append(r["test"][METRIC])
                     if "teacher_val" in r:
                         cell["teacher_val"].append(r["teacher_val"]["teacher"][METRIC])
@@ -215,8 +303,8 @@ def table(out: Path, presets, worlds, seeds, tag: str) -> tuple[str, dict]:
                     if b:
                         margins.append(r["test"][METRIC] - b["prior"][METRIC])
                         beats += r["test"][METRIC] > b["linear"][METRIC]
-                if f.exists():
-                    cell["full"].append(json.loads(f.read_text())["test"][METRIC])
+                if f:
+                    cell["full"].append(f["test"][METRIC])
             ratio = (np.mean(cell["weak"]) / np.mean(cell["full"])
                      if cell["weak"] and cell["full"] else float("nan"))
             if not math.isnan(ratio):
@@ -228,9 +316,13 @@ def table(out: Path, presets, worlds, seeds, tag: str) -> tuple[str, dict]:
                         f"{_mean_std(cell['weak'])} | {_mean_std(cell['full'])} | {ratio:.2f} | "
                         f"{min(margins) if margins else float('nan'):+.2f} | "
                         f"{beats}/{len(cell['weak'])} | {dead_n} | {dead_c} | "
-                        f"{_mean(cell['teacher_val'])} / {_mean(cell['student_val'])} |")
+                        f"{_mean(cell['teacher_val'])} / {_mean(cell['student_val'])} / "
+                        f"{_mean(cell['linear_val'])} |")
         if all_ratio:
             rows.append(f"\nweak / full averaged over worlds: {np.mean(all_ratio):.2f}")
+    if stale:
+        rows.append("\nNot counted (evaluated on another test split; train them again): "
+                    + ", ".join(stale))
     return "\n".join(rows), summary
 
 
@@ -257,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
                         "the classic world's runs of its seed (checked to be the same data)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--baselines", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--retest", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--run", help=argparse.SUPPRESS)
     p.add_argument("--data", help=argparse.SUPPRESS)
     p.add_argument("--preset", help=argparse.SUPPRESS)
@@ -279,19 +372,23 @@ def main(argv: list[str] | None = None) -> int:
                                              [w for w, _ in pairs], [s for _, s in pairs],
                                              [args.videos] * len(pairs))))
     print(f"{len(pairs)} simulated worlds ready ({time.time() - t0:.0f}s)", flush=True)
+    test_id = {pair: test_split_id(d) for pair, d in data_dirs.items()}
     jobs, later = [], []  # weak runs first, then baselines, then full supervision
     for world, seed in pairs:
         data = data_dirs[(world, seed)]
         for preset in presets:
             base = args.out / "runs" / preset / f"{world}-s{seed}"
             base.mkdir(parents=True, exist_ok=True)
-            if not (base / "baselines.json").exists():
+            if not _current(base / "baselines.json", test_id[(world, seed)]):
                 later.append((f"{preset}/{world}-s{seed}/baselines", base, data, preset, seed,
                               ["--baselines"]))
             for method in methods:
                 name = f"weak{tag}" if method == "weak" else method
                 run = base / name
                 if (run / "result.json").exists():
+                    if not _current(run / "result.json", test_id[(world, seed)]):
+                        jobs.append((f"{preset}/{world}-s{seed}/{name}", run, data, preset, seed,
+                                     ["--retest"]))
                     continue
                 ov = [*args.set_all, *(["train.supervision=full"] if method == "full"
                                        else args.set)]
@@ -321,18 +418,18 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             running.remove(item)
             f = run / ("baselines.json" if name.endswith("/baselines") else "result.json")
-            if name.endswith("/baselines") and f.exists():
+            if proc.returncode != 0 or not f.exists():
+                print(f"[{time.time() - t0:6.0f}s] {name}: FAILED (exit {proc.returncode}; see "
+                      f"{run.parent / (run.name + '.log')})", flush=True)
+            elif name.endswith("/baselines"):
                 b = json.loads(f.read_text())
                 print(f"[{time.time() - t0:6.0f}s] {name}: prior {b['prior'][METRIC]:.2f}, "
                       f"linear {b['linear'][METRIC]:.2f}", flush=True)
-            elif f.exists():
+            else:
                 r = json.loads(f.read_text())
                 print(f"[{time.time() - t0:6.0f}s] {name}: test {METRIC} {r['test'][METRIC]:.2f}, "
                       f"val by epoch {r['val_curve']}", flush=True)
-            else:
-                print(f"[{time.time() - t0:6.0f}s] {name}: FAILED (exit {proc.returncode}; see "
-                      f"{run.parent / (run.name + '.log')})", flush=True)
-    text, summary = table(args.out, presets, worlds, seeds, tag)
+    text, summary = table(args.out, presets, worlds, seeds, tag, test_id)
     (args.out / f"robustness{tag}.md").write_text(text + "\n")
     (args.out / f"robustness{tag}.json").write_text(json.dumps(summary, indent=1))
     print(text)
