@@ -76,11 +76,21 @@ def test_split_id(data: Path) -> str:
     return hashlib.sha256((data / "test.json").read_bytes()).hexdigest()[:16]
 
 
+def first_different_split(ours: Path, theirs: Path, splits) -> str | None:
+    """The first of ``splits`` whose annotation file in folder ``theirs`` is missing or not
+    byte-identical to the one in ``ours``; None when all are the same."""
+    import filecmp
+
+    for split in splits:
+        a, b = ours / f"{split}.json", theirs / f"{split}.json"
+        if not b.exists() or not filecmp.cmp(a, b, shallow=False):
+            return split
+    return None
+
+
 def check_same_training_data(run: Path, data: Path) -> None:
     """A cached run may be evaluated on ``data``'s test split only if it was trained and
     selected on exactly ``data``'s training and validation splits (byte-identical files)."""
-    import filecmp
-
     import yaml
 
     missing = [n for n in ("config.yaml", "best.pt") if not (run / n).exists()]
@@ -88,11 +98,11 @@ def check_same_training_data(run: Path, data: Path) -> None:
         raise SystemExit(f"{run} has no {' or '.join(missing)} to evaluate on the new test "
                          f"split: delete {run} to train it again")
     trained_on = Path(yaml.safe_load((run / "config.yaml").read_text())["data"]["annotations"])
-    for split in ("train", "val"):
-        ours, theirs = data / f"{split}.json", trained_on / f"{split}.json"
-        if not theirs.exists() or not filecmp.cmp(ours, theirs, shallow=False):
-            raise SystemExit(f"{run} was trained on {trained_on}, whose {split} split is not "
-                             f"{ours}: delete {run} to train it again on this benchmark's data")
+    split = first_different_split(data, trained_on, ("train", "val"))
+    if split:
+        raise SystemExit(f"{run} was trained on {trained_on}, whose {split} split is not "
+                         f"{data / f'{split}.json'}: delete {run} to train it again on this "
+                         "benchmark's data")
 
 
 def _config(preset: str, data: Path, seed: int, overrides: list[str]):
@@ -185,17 +195,15 @@ def import_quickstart(out: Path, folder: Path, videos: int) -> str:
     runs of the same seed, without training them again: the quickstart simulates the
     ``classic`` world with the same sizes and trains the same preset, so its runs *are* those
     runs. The simulated annotations must be byte-identical to the benchmark's own."""
-    import filecmp
-
     report = json.loads((folder / "results.json").read_text())
     seed, preset = report["_meta"]["seed"], report["_meta"]["preset"]
     if report["_meta"].get("overrides"):
         return f"{folder}: skipped (run with overrides {report['_meta']['overrides']})"
     data = simulate_world(out, "classic", seed, videos)
-    for split in ("train", "val", "test"):
-        ours, theirs = data / f"{split}.json", folder / "data" / f"{split}.json"
-        if not filecmp.cmp(ours, theirs, shallow=False):
-            return f"{folder}: skipped ({theirs} differs from {ours})"
+    split = first_different_split(data, folder / "data", ("train", "val", "test"))
+    if split:
+        return (f"{folder}: skipped ({folder / 'data' / f'{split}.json'} differs from "
+                f"{data / f'{split}.json'})")
     for method in ("weak", "full"):
         run = folder / "runs" / method
         hist = json.loads((run / "history.json").read_text())
