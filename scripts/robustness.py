@@ -171,7 +171,7 @@ def retest(run: Path, data: Path, preset: str, seed: int) -> int:
     check_same_training_data(run, data)
     result = json.loads((run / "result.json").read_text())
     cfg = _config(preset, data, seed, result.get("overrides", []))
-    splits = load_splits(cfg.data, ("train", "test"))
+    splits = load_splits(cfg.data, ("test",))
     model, vocab, _ = load_model(run / "best.pt", pick_device(cfg.train.device))
     device = next(model.parameters()).device
     result["test"], _ = evaluate_queries(model, splits.test, splits.store, vocab, cfg, device)
