@@ -19,7 +19,8 @@ Sections (``--sections``, comma-separated; default all but ``profile``):
   configurations (N=64, 4 layers of kernel 9; N=16, 8 layers of kernel 5; 512 channels).
 - ``latency``: ``Retriever.predict`` per query for 1 and 50 queries on one video (through
   ``benchmarks/predict_latency.py``).
-- ``maps``: ``build_map`` (and the loop reference) time against N in 8 .. 128.
+- ``maps``: ``build_map`` (and the loop reference) and the contrast map
+  (``span_map(seq, "contrast")``) time against N in 8 .. 128.
 - ``data``: pairs/s of ``MomentDataset`` + ``collate`` over a simulated HDF5 file.
 - ``profile``: ``torch.profiler`` of one training step of ``synthetic-cpu`` and ``paper`` (CPU
   only): time, FLOPs and fraction of peak per stage (convs, LSTMs, caption module, map
@@ -57,7 +58,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ms2d.config import Config, resolve
 from ms2d.models import MS2D, model_config
-from ms2d.models.maps import build_map, candidate_mask
+from ms2d.models.maps import build_map, candidate_mask, span_map
 from ms2d.objective import compute_loss
 from ms2d.ops import conv_plan_for
 from ms2d.ops.banded import BandedPlan
@@ -560,10 +561,18 @@ def bench_maps(device: torch.device, quick: bool, sizes=(8, 16, 32, 64, 128)) ->
         fwd_bwd()
         fast_bwd = repeat_timed(fwd_bwd, device, min_s)
         ref = repeat_timed(lambda s=seq: build_map_reference(s.detach()), device, min_s / 3)
+
+        def contrast_fwd_bwd(s=seq):
+            span_map(s, "contrast").sum().backward()
+
+        contrast_fwd_bwd()
+        contrast = repeat_timed(lambda s=seq: span_map(s.detach(), "contrast"), device, min_s)
+        contrast_bwd = repeat_timed(contrast_fwd_bwd, device, min_s)
         row = {"N": n, "batch": b, "channels": d, "cells": n * (n + 1) // 2,
                "output_mb": b * d * n * n * 4 / 2**20,
                "build_map_ms": min(fast) * 1e3, "build_map_fwd_bwd_ms": min(fast_bwd) * 1e3,
-               "reference_ms": min(ref) * 1e3}
+               "reference_ms": min(ref) * 1e3, "contrast_ms": min(contrast) * 1e3,
+               "contrast_fwd_bwd_ms": min(contrast_bwd) * 1e3}
         row["speedup_vs_reference"] = row["reference_ms"] / row["build_map_ms"]
         row["growth_vs_prev"] = row["build_map_ms"] / prev if prev else None
         prev = row["build_map_ms"]
@@ -924,11 +933,13 @@ def table(res: dict[str, Any]) -> str:
     mp = res.get("maps")
     if mp:
         lines.append(f"\nbuild_map (B={mp[0]['batch']}, d={mp[0]['channels']}):  N   fwd ms  "
-                     "fwd+bwd ms  reference ms  x faster  growth")
+                     "fwd+bwd ms  reference ms  x faster  growth  contrast fwd / fwd+bwd ms")
         for r in mp:
             lines.append(f"  {r['N']:>28} {r['build_map_ms']:8.2f} {r['build_map_fwd_bwd_ms']:11.2f} "
                          f"{r['reference_ms']:13.1f} {r['speedup_vs_reference']:9.1f} "
-                         f"{_f(r['growth_vs_prev'], '{:.2f}')}")
+                         f"{_f(r['growth_vs_prev'], '{:.2f}')} "
+                         f"{_f(r.get('contrast_ms'), '{:.2f}')} / "
+                         f"{_f(r.get('contrast_fwd_bwd_ms'), '{:.2f}')}")
     d = res.get("data")
     if d:
         lines.append(f"\ndata loading: {d['pairs']} pairs ({d['videos']} simulated videos, HDF5, "

@@ -279,7 +279,8 @@ def test_quick_benchmark_writes_expected_keys(tmp_path):
     assert set(res["ratios"]) == configs and all(v["ratio"] > 0 for v in res["ratios"].values())
     assert {r["queries"] for r in res["latency"]} == {1, 50}
     assert [r["N"] for r in res["maps"]] == [8, 16, 32, 64, 128]
-    assert all(r["build_map_ms"] > 0 and r["reference_ms"] > 0 for r in res["maps"])
+    assert all(r["build_map_ms"] > 0 and r["reference_ms"] > 0 and r["contrast_fwd_bwd_ms"] > 0
+               for r in res["maps"])
     assert res["data"]["pairs_per_s"] > 0 and res["data"]["pairs"] > 0
 
 

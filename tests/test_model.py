@@ -6,7 +6,7 @@ import torch
 from ms2d.models import MS2D, create_model, list_models, model_config
 from ms2d.models.config import ModelConfig
 from ms2d.models.fusion import MaskedConvStack
-from ms2d.models.maps import build_map, candidate_mask, cell_times, resample_weights
+from ms2d.models.maps import build_map, candidate_mask, cell_times, resample_weights, span_map
 from ms2d.ops import renorm_factor
 
 TINY = dict(feature_dim=12, hidden=16, vocab_size=30, word_dim=8, text_layers=3, scales=(8, 4),
@@ -75,6 +75,27 @@ def test_build_map_is_max_over_span_and_zero_below_diagonal():
                 assert torch.allclose(m[:, :, x, y], seq[:, x : y + 1].max(1).values)
             else:
                 assert (m[:, :, x, y] == 0).all()
+
+
+@pytest.mark.parametrize("n", [1, 2, 6])
+def test_span_map_contrast_by_brute_force(n):
+    """Every cell (x, y) of the contrast map against its span computed directly: the span's
+    mean minus the rest's, 0 for the whole video and below the diagonal; gradients flow."""
+    seq = torch.randn(2, n, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.equal(span_map(seq, "max"), build_map(seq))
+    m = span_map(seq, "contrast")
+    assert m.shape == (2, 3, n, n)
+    for x in range(n):
+        for y in range(n):
+            if x > y:
+                assert (m[:, :, x, y] == 0).all()
+                continue
+            rest = torch.cat([seq[:, :x], seq[:, y + 1 :]], 1)
+            want = seq[:, x : y + 1].mean(1) - rest.mean(1) if rest.shape[1] else 0 * seq[:, 0]
+            assert torch.allclose(m[:, :, x, y], want)
+    assert torch.autograd.gradcheck(lambda s: span_map(s, "contrast"), (seq,))
+    with pytest.raises(ValueError, match="unknown map pooling"):
+        span_map(seq, "median")
 
 
 def test_resample_weights_average_bins_and_short_videos():

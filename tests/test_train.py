@@ -59,9 +59,11 @@ def test_a_checkpoint_older_than_a_setting_loads_with_its_default(sim, tmp_path)
     ckpt = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
     for section in (ckpt["config"]["model"], ckpt["weights_config"]):
         del section["inference_teacher"]  # written before the setting existed
+        del section["map_pool"]
     torch.save(ckpt, tmp_path / "old.pt")
     model, _, _ = load_model(tmp_path / "old.pt")
     assert model.cfg.inference_teacher == 0.0  # the student's ranking, as it was trained to give
+    assert model.cfg.map_pool == "max"  # the maps every model was trained with before
 
 
 def test_refuses_existing_run_and_resumes(sim, tmp_path):

@@ -102,6 +102,7 @@ def test_paper_preset_is_method_md():
     assert m.feature_norm == "none"
     # section 2-3: ActivityNet scales 64/24/4, 8 layers of kernel 5, l2-normalised fusion
     assert m.scales == (64, 24, 4) and (m.conv_layers, m.kernel) == (8, 5) and m.fusion_norm
+    assert m.map_pool == "max"  # F^j[x, y] = maxpool(f_x .. f_y)
     # section 4: the caption module on F_cro of the top-K (K = 10) only, no word masking,
     # caption hidden 1024, the paper's label rule with l_min / l_max, lambda = 1
     assert (m.teacher, m.caption_input, m.top_k, m.explore, m.word_mask) == (
@@ -115,6 +116,7 @@ def test_paper_preset_is_method_md():
     assert (default.model.teacher, default.model.caption_input, default.model.explore,
             default.model.word_mask, default.train.label_rule) == ("caption", "cross", 0, 0.0,
                                                                   "paper")
+    assert default.model.map_pool == "max"
 
 
 @pytest.mark.parametrize("preset", ["synthetic-cpu", "cpu-small", "charades-sta",

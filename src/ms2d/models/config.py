@@ -25,7 +25,9 @@ class ModelConfig:
     the moments evaluation module as the paper states it (``teacher="caption"``: the caption
     module reads ``F_cro`` of the top-K candidates only, no word masking), raw clip features.
     ms2d's own weak supervision is ``teacher="appearance"`` with ``feature_norm="standard"``
-    (the ``appearance`` preset; docs/design.md).
+    (the ``appearance`` preset; docs/design.md). ``map_pool="contrast"`` is ms2d's own map cell
+    (the span's mean against the rest of the video), measured beside the paper's max-pooled
+    cells in docs/design.md and set by no preset.
 
     ``word_embeddings`` ("learnt", "frozen", "partial") says which rows of the word-embedding
     table train when pretrained word vectors initialise it; see its comment below.
@@ -41,6 +43,9 @@ class ModelConfig:
     text_layers: int = setting(3, min=1, max=100)
     # N_j of the multi-scale maps (paper, ActivityNet)
     scales: tuple[int, ...] = setting((64, 24, 4), nonempty=True, min=1, max=MAX_MAP)
+    # how a map cell (x, y) summarises segments x..y: max (max-pooling, the paper) or contrast
+    # (ms2d's own: the span's mean minus the rest of the video's mean, 0 for the whole video)
+    map_pool: str = setting("max", choices=("max", "contrast"))
     dense_until: int = setting(16, min=1)  # maps larger than this are sampled sparsely (2D-TAN rule)
     fusion_norm: bool = True  # l2-normalise the Hadamard product over channels (paper)
     conv_layers: int = setting(8, min=0, max=1000)

@@ -1,4 +1,4 @@
-"""Multi-scale 2D temporal maps: resampling, candidate masks and max-pooled maps.
+"""Multi-scale 2D temporal maps: resampling, candidate masks, max-pooled and contrast maps.
 
 Everything is tensor ops. The masks depend only on the map size and are cached.
 """
@@ -99,6 +99,31 @@ class _BuildMap(torch.autograd.Function):
             g_self = half.masked_fill(a < bb, 0)
             acc[:, :, k:] += half.masked_fill(a > bb, 0)
         return acc.transpose(1, 2)  # n == 0
+
+
+def span_map(seq: torch.Tensor, pool: str = "max") -> torch.Tensor:
+    """The 2D map of ``seq [B, N, d]`` -> ``[B, d, N, N]``, cell ``(x, y)`` from ``seq[x..y]``.
+
+    ``max``: the max-pooled map of the paper (:func:`build_map`). ``contrast`` (ms2d's own):
+    the span's mean segment minus the mean of the rest of the video (0 for the whole video),
+    the quantity the appearance teacher scores along its direction; prefix sums, no loop over
+    the diagonals. Cells with ``x > y`` are zero.
+    """
+    if pool == "max":
+        return build_map(seq)
+    if pool != "contrast":
+        raise ValueError(f"unknown map pooling {pool!r}: max or contrast")
+    b, n, d = seq.shape
+    cs = torch.cat([seq.new_zeros(b, 1, d), seq.cumsum(1)], 1).transpose(1, 2)  # [B, d, N+1]
+    i = torch.arange(n, device=seq.device)
+    x, y = i[:, None].expand(n, n), i[None, :].expand(n, n)
+    valid = y >= x
+    y = torch.maximum(x, y)
+    length = (y - x + 1).to(seq.dtype)
+    inside = cs[:, :, y + 1] - cs[:, :, x]  # [B, d, N, N]
+    rest = (cs[:, :, -1:, None] - inside) / (n - length).clamp(min=1)
+    out = torch.where(length >= n, torch.zeros_like(inside), inside / length - rest)
+    return out * valid.to(seq.dtype)
 
 
 def cell_times(n: int, duration: torch.Tensor) -> torch.Tensor:

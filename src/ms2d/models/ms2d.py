@@ -18,7 +18,7 @@ from .caption import CaptionModule
 from .config import ModelConfig
 from .encoders import TextEncoder, VideoEncoder
 from .fusion import HadamardFusion, MaskedConvStack, ScoreHead
-from .maps import build_map, candidate_mask, resample_weights
+from .maps import candidate_mask, resample_weights, span_map
 
 
 class MS2D(nn.Module):
@@ -58,7 +58,7 @@ class MS2D(nn.Module):
         return self.build_maps(self.segments(feats, lengths))
 
     def build_maps(self, seqs: list[torch.Tensor]) -> list[torch.Tensor]:
-        return [build_map(s) * m for s, m in zip(seqs, self.masks(seqs[0].device))]
+        return [span_map(s, self.cfg.map_pool) * m for s, m in zip(seqs, self.masks(seqs[0].device))]
 
     def score_maps(self, vmaps: list[torch.Tensor], f_t: torch.Tensor) -> tuple[list, list]:
         """Fusion -> masked convs -> score head. Returns (logit maps, fused maps) per scale."""
