@@ -12,6 +12,12 @@ ranking alone, so that their checkpoints were not selected with a mix:
     python scripts/teacher_mix.py ROBUST --tag student --json mix.json
 
 A classic-world run imported from a quickstart folder (``--quickstart``) is read from there.
+
+``--ridge B1,B2,..`` also ranks with the bag-of-words linear learner's direction (its ridge fitted
+on the run's training split, strength chosen on validation) beside the student and the teacher:
+``(1 - a - b) z(student) + a z(teacher) + b z(ridge)`` for every teacher share ``a`` and ridge
+share ``b`` with ``a + b <= 1``; the pooled table then has one row per ``b``. Each run's line also
+gives the share its own validation split would choose (``per-run``) and that share's test score.
 """
 
 from __future__ import annotations
@@ -23,41 +29,58 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ms2d.baselines import LinearWeakBaseline
 from ms2d.checkpoint import load_model
 from ms2d.config import Config
 from ms2d.data.dataset import MomentDataset
 from ms2d.data.splits import load_splits
 from ms2d.eval.metrics import compute_metrics
 from ms2d.inference import candidate_table, eval_loader, moment_windows, rank_moments
+from ms2d.losses import standardise
 
 METRIC = "R@1,IoU=0.5"
 SHARES = (0.0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
 
 
 @torch.no_grad()
-def share_scores(model, queries, store, vocab, cfg: Config, shares) -> dict[float, float]:
-    """``METRIC`` of ``model`` on ``queries`` for each teacher share (top 5 after NMS, as
-    ``ms2d evaluate``)."""
+def share_scores(model, queries, store, vocab, cfg: Config, shares, ridge=None,
+                 ridge_shares=(0.0,)) -> dict[tuple[float, float], float]:
+    """``METRIC`` of ``model`` on ``queries`` for each (teacher share, ridge share) (top 5 after
+    NMS, as ``ms2d evaluate``). A ridge share of 0 is :meth:`MS2D.candidate_scores`' own mix;
+    above 0 the fitted ``ridge`` (a :class:`LinearWeakBaseline` on the same candidates) joins."""
     model.eval()
     frac, _ = candidate_table(model.cfg.scales, model.masks("cpu"))
     loader = eval_loader(MomentDataset(queries, store, vocab, cfg.train.max_words), 64)
-    preds: dict[float, list] = {w: [] for w in shares}
-    own = model.cfg.inference_teacher
+    pairs = [(w, b) for b in ridge_shares for w in shares if w + b <= 1 + 1e-9]
+    preds: dict[tuple[float, float], list] = {pair: [] for pair in pairs}
+    own, done = model.cfg.inference_teacher, 0
     try:
         for batch in loader:
             args = (batch["feats"], batch["lengths"], batch["words"], batch["word_lengths"])
             logits = model(*args)["logits"]  # the student once, the mix per share
             segs = model.standard_segments(batch["feats"], batch["lengths"])
-            for w in shares:
-                model.cfg.inference_teacher = w
-                scores = model.candidate_scores(logits, *args, segs=segs).numpy()
+            batch_queries = queries[done: done + len(batch["feats"])]
+            done += len(batch_queries)
+            if any(b > 0 for _, b in pairs):
+                z_s = standardise(torch.cat([lg[:, m] for lg, m in
+                                             zip(logits, model.masks("cpu"))], 1).double())
+                z_t = standardise(torch.cat(model.appearance_contrast(segs, args[2], args[3]), 1)
+                                  .double())
+                z_r = standardise(torch.from_numpy(np.stack(
+                    [ridge.scores(q.sentence, store.get(q.vid)) for q in batch_queries])))
+            for w, b in pairs:
+                if b > 0:
+                    scores = ((1 - w - b) * z_s + w * z_t + b * z_r).numpy()
+                else:
+                    model.cfg.inference_teacher = w
+                    scores = model.candidate_scores(logits, *args, segs=segs).numpy()
                 for s, d in zip(scores, batch["duration"].numpy()):
-                    preds[w].append(rank_moments(s, frac, d, top_n=5,
-                                                 nms_threshold=cfg.train.nms))
+                    preds[(w, b)].append(rank_moments(s, frac, d, top_n=5,
+                                                      nms_threshold=cfg.train.nms))
     finally:
         model.cfg.inference_teacher = own  # the model ranks as it did before
     gts = [np.array(q.windows, dtype=np.float64) for q in queries]
-    return {w: compute_metrics(moment_windows(p), gts)[METRIC] for w, p in preds.items()}
+    return {pair: compute_metrics(moment_windows(p), gts)[METRIC] for pair, p in preds.items()}
 
 
 def weak_runs(out: Path, preset: str, tag: str):
@@ -78,6 +101,10 @@ def weak_runs(out: Path, preset: str, tag: str):
             yield base.name, run / "best.pt", next((out / "data").glob(f"{world}-s{seed}-n*"))
 
 
+def key(w: float, b: float) -> str:
+    return f"{w:g}" if b == 0 else f"{w:g}|ridge={b:g}"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -85,10 +112,13 @@ def main() -> None:
     p.add_argument("--preset", default="synthetic-cpu")
     p.add_argument("--tag", default="", help="the weak runs' --tag")
     p.add_argument("--shares", default=",".join(map(str, SHARES)))
+    p.add_argument("--ridge", default="", metavar="B1,B2,..",
+                   help="ridge shares beside the teacher's (the linear learner's direction)")
     p.add_argument("--json", type=Path, help="write the table here")
     args = p.parse_args()
     shares = [float(x) for x in args.shares.split(",")]
-    table = {}
+    ridge_shares = [0.0, *(float(x) for x in args.ridge.split(",") if x and float(x) > 0)]
+    table, chosen = {}, {}
     for name, ckpt, data in weak_runs(args.out, args.preset, args.tag):
         model, vocab, saved = load_model(ckpt)
         if model.cfg.teacher != "appearance":
@@ -96,22 +126,34 @@ def main() -> None:
                              "the appearance teacher only")
         cfg = Config.from_dict(saved["config"])
         cfg.data.annotations, cfg.data.features = str(data), str(data / "features.hdf5")
-        splits = load_splits(cfg.data, ("val", "test"))
-        table[name] = {split: share_scores(model, getattr(splits, split), splits.store, vocab,
-                                           cfg, shares) for split in ("val", "test")}
-        print(name, " ".join(f"{w:g}: {table[name]['val'][w]:.2f}" for w in shares), flush=True)
+        splits = load_splits(cfg.data, ("train", "val", "test") if args.ridge else ("val", "test"))
+        ridge = None
+        if len(ridge_shares) > 1:
+            frac, _ = candidate_table(model.cfg.scales, model.masks("cpu"))
+            ridge = LinearWeakBaseline(frac).fit(splits.train, splits.store)
+            ridge.select([q for q in splits.val if q.window is not None], splits.store)
+        table[name] = {split: {key(*pair): v for pair, v in share_scores(
+            model, getattr(splits, split), splits.store, vocab, cfg, shares, ridge,
+            ridge_shares).items()} for split in ("val", "test")}
+        val = {w: table[name]["val"][key(w, 0)] for w in shares}
+        best = max(val, key=lambda w: (val[w], -abs(w - model.cfg.inference_teacher)))
+        chosen[name] = (best, table[name]["test"][key(best, 0)])
+        print(name, " ".join(f"{w:g}: {val[w]:.2f}" for w in shares),
+              f"| per-run: {best:g} (test {chosen[name][1]:.2f})", flush=True)
     if not table:
         raise SystemExit(f"no weak runs of {args.preset} (tag {args.tag!r}) in {args.out}")
     print(f"\n{METRIC} by teacher share, mean of {len(table)} runs")
-    print("| split | " + " | ".join(f"{w:g}" for w in shares) + " |")
-    print("|---" * (len(shares) + 1) + "|")
+    print("| split | ridge | " + " | ".join(f"{w:g}" for w in shares) + " |")
+    print("|---" * (len(shares) + 2) + "|")
     for split in ("val", "test"):
-        means = [np.mean([r[split][w] for r in table.values()]) for w in shares]
-        print(f"| {split} | " + " | ".join(f"{m:.2f}" for m in means) + " |")
+        for b in ridge_shares:
+            means = [np.mean([r[split][key(w, b)] for r in table.values()])
+                     if w + b <= 1 + 1e-9 else None for w in shares]
+            print(f"| {split} | {b:g} | " + " | ".join("-" if m is None else f"{m:.2f}"
+                                                      for m in means) + " |")
+    print(f"per-run share chosen on validation: test {np.mean([t for _, t in chosen.values()]):.2f}")
     if args.json:
-        args.json.write_text(json.dumps({n: {s: {str(w): v for w, v in r.items()}
-                                             for s, r in t.items()} for n, t in table.items()},
-                                        indent=1))
+        args.json.write_text(json.dumps(table, indent=1))
 
 
 if __name__ == "__main__":
