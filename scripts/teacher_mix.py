@@ -85,6 +85,8 @@ def share_scores(model, queries, store, vocab, cfg: Config, shares, ridge=None,
 
 def weak_runs(out: Path, preset: str, tag: str):
     """``(name, checkpoint, data folder)`` of every weak run of ``preset`` in ``out``."""
+    from robustness import test_split_id  # scripts/robustness.py, beside this script
+
     suffix = f"-{tag}" if tag else ""
     for base in sorted((out / "runs" / preset).glob("*-s*")):
         if not base.is_dir():
@@ -93,12 +95,21 @@ def weak_runs(out: Path, preset: str, tag: str):
         result = run / "result.json"
         if not result.exists():
             continue
-        source = json.loads(result.read_text()).get("from_quickstart")
-        if source:
-            yield base.name, Path(source) / "runs" / "weak" / "best.pt", Path(source) / "data"
-        else:
-            world, seed = base.name.rsplit("-s", 1)
-            yield base.name, run / "best.pt", next((out / "data").glob(f"{world}-s{seed}-n*"))
+        info = json.loads(result.read_text())
+        if info.get("from_quickstart"):
+            source = Path(info["from_quickstart"])
+            yield base.name, source / "runs" / "weak" / "best.pt", source / "data"
+            continue
+        world, seed = base.name.rsplit("-s", 1)
+        # the world's data folder this run was evaluated on (a benchmark folder can hold the
+        # same world at several sizes: -n<videos>-t<test videos>)
+        found = sorted((out / "data").glob(f"{world}-s{seed}-n*"))
+        same = [d for d in found if test_split_id(d) == info.get("test_split")]
+        if len(same) != 1 and len(found) != 1:
+            raise SystemExit(f"{run}: cannot tell which of {[d.name for d in found]} it was "
+                             "evaluated on (its result.json's test_split matches "
+                             f"{len(same)}); evaluate it again with scripts/robustness.py")
+        yield base.name, run / "best.pt", (same or found)[0]
 
 
 def key(w: float, b: float) -> str:

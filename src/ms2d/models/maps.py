@@ -106,8 +106,9 @@ def span_map(seq: torch.Tensor, pool: str = "max") -> torch.Tensor:
 
     ``max``: the max-pooled map of the paper (:func:`build_map`). ``contrast`` (ms2d's own):
     the span's mean segment minus the mean of the rest of the video (0 for the whole video),
-    the quantity the appearance teacher scores along its direction; prefix sums, no loop over
-    the diagonals. Cells with ``x > y`` are zero.
+    the quantity the appearance teacher scores along its direction, from prefix sums (slower
+    than :func:`build_map`: several full-size maps, docs/design.md). Cells with ``x > y`` are
+    zero.
     """
     if pool == "max":
         return build_map(seq)
