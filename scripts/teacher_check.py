@@ -37,7 +37,7 @@ def teacher_report(model, queries, store, vocab, cfg: Config, batch_size: int = 
         args = (batch["feats"], batch["lengths"], batch["words"], batch["word_lengths"])
         evidence = torch.cat(model.teacher_evidence(*args), 1).numpy()
         out = model(*args)
-        student = torch.cat([lg[:, m] for lg, m in zip(out["logits"], out["masks"])], 1).numpy()
+        student = model.flat_student(out["logits"]).numpy()
         for k, q in enumerate(queries[i:i + len(batch["index"])]):
             gt = np.array([[q.window[0] / q.duration, q.window[1] / q.duration]])
             for name, best in (("teacher", evidence[k].argmin()), ("student", student[k].argmax())):

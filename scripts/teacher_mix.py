@@ -62,10 +62,8 @@ def share_scores(model, queries, store, vocab, cfg: Config, shares, ridge=None,
             batch_queries = queries[done: done + len(batch["feats"])]
             done += len(batch_queries)
             if any(b > 0 for _, b in pairs):
-                z_s = standardise(torch.cat([lg[:, m] for lg, m in
-                                             zip(logits, model.masks("cpu"))], 1).double())
-                z_t = standardise(torch.cat(model.appearance_contrast(segs, args[2], args[3]), 1)
-                                  .double())
+                z_s = standardise(model.flat_student(logits).double())
+                z_t = standardise(model.flat_teacher(segs, args[2], args[3]).double())
                 z_r = standardise(torch.from_numpy(np.stack(
                     [ridge.scores(q.sentence, store.get(q.vid)) for q in batch_queries])))
             for w, b in pairs:
@@ -137,9 +135,10 @@ def main() -> None:
                              "the appearance teacher only")
         cfg = Config.from_dict(saved["config"])
         cfg.data.annotations, cfg.data.features = str(data), str(data / "features.hdf5")
-        splits = load_splits(cfg.data, ("train", "val", "test") if args.ridge else ("val", "test"))
+        use_ridge = len(ridge_shares) > 1
+        splits = load_splits(cfg.data, ("train", "val", "test") if use_ridge else ("val", "test"))
         ridge = None
-        if len(ridge_shares) > 1:
+        if use_ridge:
             frac, _ = candidate_table(model.cfg.scales, model.masks("cpu"))
             ridge = LinearWeakBaseline(frac).fit(splits.train, splits.store)
             ridge.select([q for q in splits.val if q.window is not None], splits.store)

@@ -172,6 +172,18 @@ class MS2D(nn.Module):
             out.append(contrast(seq.expand(len(direction), -1, -1), idx, direction))
         return out
 
+    def flat_student(self, logits: list[torch.Tensor]) -> torch.Tensor:
+        """The student's logits of every valid cell of every scale, ``[B, C]`` in
+        :func:`ms2d.inference.candidate_table` order."""
+        masks = self.masks(logits[0].device)
+        return torch.cat([lg[:, m] for lg, m in zip(logits, masks)], 1)
+
+    def flat_teacher(self, segs: list[torch.Tensor], words: torch.Tensor,
+                     word_lengths: torch.Tensor) -> torch.Tensor:
+        """:meth:`appearance_contrast` of every valid cell of every scale, ``[B, C]`` in
+        :func:`ms2d.inference.candidate_table` order (higher is better)."""
+        return torch.cat(self.appearance_contrast(segs, words, word_lengths), 1)
+
     def candidate_scores(self, logits: list[torch.Tensor], feats: torch.Tensor,
                          lengths: torch.Tensor, words: torch.Tensor, word_lengths: torch.Tensor,
                          segs: list[torch.Tensor] | None = None) -> torch.Tensor:
@@ -183,14 +195,13 @@ class MS2D(nn.Module):
         over the query's candidates (a ranking score in (0, 1), not a calibrated probability).
         ``feats [1 or B, T, F]``; ``segs``: their :meth:`standard_segments` when the caller
         already has them (one video scored for many batches of queries)."""
-        masks = self.masks(logits[0].device)
-        student = torch.cat([lg[:, m] for lg, m in zip(logits, masks)], 1)
+        student = self.flat_student(logits)
         w = self.cfg.inference_teacher
         if w == 0:
             return torch.sigmoid(student)
         if segs is None:
             segs = self.standard_segments(feats, lengths)
-        teacher = torch.cat(self.appearance_contrast(segs, words, word_lengths), 1)
+        teacher = self.flat_teacher(segs, words, word_lengths)
         return torch.sigmoid((1 - w) * standardise(student.float())
                              + w * standardise(teacher.float()))
 
