@@ -270,6 +270,53 @@ def test_appearance_teacher_scores_every_cell_by_its_contrast():
     assert [x.shape for x in evidence] == [x.shape for x in out["evidence"]]
 
 
+def test_bow_appearance_teacher_is_linear_in_the_words_and_leaves_the_embeddings_alone():
+    cfg = ModelConfig(**{**TINY, "teacher": "appearance", "feature_norm": "standard",
+                         "teacher_text": "bow"})
+    model = MS2D(cfg)
+    teacher = model.appearance.teachers[0]
+    words = torch.tensor([[5, 6, 0], [6, 5, 0], [5, 0, 0]])
+    lengths = torch.tensor([2, 2, 1])
+    assert torch.equal(teacher(words, lengths), torch.zeros(3, 12))  # starts at the mean video
+    with torch.no_grad():
+        teacher.words.weight.normal_()
+        teacher.words.weight[0] = 0  # padding
+        teacher.bias.normal_()
+    got = teacher(words, lengths)
+    w, b = teacher.words.weight, teacher.bias
+    assert torch.allclose(got[0], w[5] + w[6] + b, atol=1e-6)
+    assert torch.allclose(got[0], got[1], atol=1e-6)  # a bag: the order does not matter
+    assert torch.allclose(got[2], w[5] + b, atol=1e-6)
+    feats, lengths, words, wl = _batch()
+    out = model(feats, lengths, words, wl, captions=True, video=torch.arange(3))
+    out["appearance_loss"].backward()
+    assert model.appearance.teachers[1].words.weight.grad.abs().sum() > 0
+    grad = model.embedding.weight.grad
+    assert grad is None or grad.abs().sum() == 0  # the student's embeddings: its own loss only
+
+
+def test_bow_appearance_teacher_recovers_an_additive_appearance():
+    from ms2d.models.appearance import CrossFitTeachers
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(**{**TINY, "teacher": "appearance", "feature_norm": "standard",
+                         "teacher_text": "bow", "teacher_folds": 1})
+    teachers = CrossFitTeachers(cfg, torch.nn.Embedding(30, 8))
+    truth = torch.randn(30, 12)
+    words = torch.stack([torch.randint(4, 17, (64,)), torch.randint(17, 30, (64,))], 1)
+    target = truth[words].sum(1)  # an action word plus an object word
+    opt = torch.optim.Adam(teachers.parameters(), lr=0.05)
+    for _ in range(300):
+        loss, _ = teachers(words, torch.full((64,), 2), target, torch.zeros(64, dtype=torch.long))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    fresh = torch.tensor([[4, 29], [16, 17]])
+    pred = teachers.predict(fresh, torch.tensor([2, 2]))
+    cos = torch.nn.functional.cosine_similarity(pred, truth[fresh].sum(1))
+    assert loss < 0.05 and (cos > 0.9).all(), (loss, cos)
+
+
 def test_inference_teacher_mixes_the_teachers_ranking_into_the_students():
     from ms2d.inference import candidate_table
 

@@ -140,7 +140,16 @@ def test_paper_method_at_cpu_sizes_differs_from_synthetic_cpu_only_in_the_method
 def test_a_setting_the_teacher_does_not_read_is_warned_about():
     cfg = resolve("synthetic-cpu", ["model.word_mask=0.5", "train.epochs=3"])
     assert cfg.notes == ["model.word_mask is set but not read with model.teacher=appearance, "
-                         "train.label_rule=evidence"]
+                         "model.teacher_text=bow, train.label_rule=evidence"]
+    # the bag-of-words teacher has no hidden width; the caption teacher reads no teacher_text
+    assert resolve("synthetic-cpu", ["model.caption_hidden=64"]).notes == [
+        "model.caption_hidden is set but not read with model.teacher=appearance, "
+        "model.teacher_text=bow, train.label_rule=evidence"]
+    assert resolve("synthetic-cpu", ["model.caption_hidden=64",
+                                     "model.teacher_text=lstm"]).notes == []
+    assert resolve("synthetic-cpu-paper", ["model.teacher_text=bow"]).notes == [
+        "model.teacher_text is set but not read with model.teacher=caption, "
+        "train.label_rule=paper"]
     assert resolve("synthetic-cpu-paper", ["model.word_mask=0.5"]).notes == []
     full = resolve("synthetic-cpu", ["train.supervision=full", "train.sharpness=3"])
     assert full.notes == ["train.sharpness is set but not read with train.supervision=full "

@@ -56,7 +56,7 @@ TEACHER_RULES = {"caption": ("paper", "rank", "softmax"), "appearance": ("eviden
 CAPTION_ONLY = ("model.top_k", "model.caption_input", "model.caption_fusion",
                 "model.caption_shared_dropout", "model.word_mask", "model.explore")
 #: settings only the appearance teacher reads
-APPEARANCE_ONLY = ("model.teacher_folds", "model.inference_teacher")
+APPEARANCE_ONLY = ("model.teacher_folds", "model.inference_teacher", "model.teacher_text")
 
 
 @dataclass
@@ -186,7 +186,10 @@ class Config:
             reads[key] = m.teacher == "caption"
         for key in APPEARANCE_ONLY:
             reads[key] = m.teacher == "appearance"
-        why = (f"model.teacher={m.teacher}, train.label_rule={t.label_rule}")
+        # the bag-of-words appearance teacher has no hidden layer
+        reads["model.caption_hidden"] = not (m.teacher == "appearance" and m.teacher_text == "bow")
+        text = f", model.teacher_text={m.teacher_text}" if m.teacher == "appearance" else ""
+        why = f"model.teacher={m.teacher}{text}, train.label_rule={t.label_rule}"
         if t.supervision == "full":
             for key in (*CAPTION_ONLY, *APPEARANCE_ONLY, *reads, "model.teacher",
                         "model.caption_hidden",

@@ -10,6 +10,13 @@ event. Scoring every candidate costs one dot product per segment (prefix sums), 
 looks at all of them, not only the student's top-K, and it gives the same scores in training and
 evaluation (no masking, no dropout in the evidence).
 
+How it reads the sentence (``model.teacher_text``): ``lstm``, a BiLSTM over the word embeddings
+the student shares, with a linear read-out; or ``bow``, linear in the bag of words (each word
+its own learnt appearance direction, summed over the sentence's words, plus a bias), the
+bag-of-words linear weak learner's model (:mod:`ms2d.baselines.linear`) fit by gradient inside
+the cross-fitting below. ``bow`` reads no embedding, so the student's word embeddings learn from
+its own loss alone.
+
 Cross-fitting: a teacher that has fit a training video's mean predicts that video (its scene,
 its other events) rather than the sentence, and its labels for that video get worse while its
 loss keeps falling. So there are ``folds`` teachers; teacher ``k`` learns from the videos of
@@ -23,7 +30,23 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from ..data.vocab import PAD
 from .config import ModelConfig
+
+
+class BowAppearanceTeacher(nn.Module):
+    """``model.teacher_text=bow``: a sentence's appearance is the sum of its words' learnt
+    directions plus a bias (both start at zero: the first prediction is the mean video)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.words = nn.EmbeddingBag(cfg.vocab_size, cfg.feature_dim, mode="sum", padding_idx=PAD)
+        nn.init.zeros_(self.words.weight)
+        self.bias = nn.Parameter(torch.zeros(cfg.feature_dim))
+
+    def forward(self, words: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``words [B, L]`` (padded with ``PAD``) -> predicted standardised appearance ``[B, F]``."""
+        return self.words(words) + self.bias
 
 
 class AppearanceTeacher(nn.Module):
@@ -68,8 +91,9 @@ class CrossFitTeachers(nn.Module):
     def __init__(self, cfg: ModelConfig, embedding: nn.Embedding) -> None:
         super().__init__()
         self.folds = cfg.teacher_folds
-        self.teachers = nn.ModuleList(AppearanceTeacher(cfg, embedding)
-                                      for _ in range(self.folds))
+        self.teachers = nn.ModuleList(
+            BowAppearanceTeacher(cfg) if cfg.teacher_text == "bow"
+            else AppearanceTeacher(cfg, embedding) for _ in range(self.folds))
 
     def forward(self, words: torch.Tensor, lengths: torch.Tensor, target: torch.Tensor,
                 video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
