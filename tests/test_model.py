@@ -287,6 +287,8 @@ def test_bow_appearance_teacher_is_linear_in_the_words_and_leaves_the_embeddings
     assert torch.allclose(got[0], w[5] + w[6] + b, atol=1e-6)
     assert torch.allclose(got[0], got[1], atol=1e-6)  # a bag: the order does not matter
     assert torch.allclose(got[2], w[5] + b, atol=1e-6)
+    beyond = teacher(torch.tensor([[5, 30]]), torch.tensor([2]))  # an open-vocabulary id
+    assert torch.allclose(beyond[0], got[2], atol=1e-6)  # a word it never learnt adds nothing
     feats, lengths, words, wl = _batch()
     out = model(feats, lengths, words, wl, captions=True, video=torch.arange(3))
     out["appearance_loss"].backward()

@@ -248,8 +248,9 @@ class Retriever:
     @contextlib.contextmanager
     def _open_vocabulary(self):
         """Within it, open-vocabulary rows are appended to the embedding table of the modules
-        that read a query at inference (the text encoder, the appearance teachers); the caption
-        module, used in training only, keeps its vocabulary."""
+        that read a query at inference (the text encoder, the BiLSTM appearance teachers); the
+        caption module, used in training only, keeps its vocabulary, and the bag-of-words
+        appearance teachers give a word they never saw no direction."""
         if not self._extra_rows:
             yield
             return
@@ -261,7 +262,7 @@ class Retriever:
                 torch.cat([base, extra]), freeze=True, padding_idx=0)
         readers = [self.model.text]
         if hasattr(self.model, "appearance"):
-            readers += list(self.model.appearance.teachers)
+            readers += [t for t in self.model.appearance.teachers if hasattr(t, "embedding")]
         own = [r.embedding for r in readers]
         for r in readers:
             r.embedding = self._text_table

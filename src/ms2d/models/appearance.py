@@ -45,8 +45,11 @@ class BowAppearanceTeacher(nn.Module):
         self.bias = nn.Parameter(torch.zeros(cfg.feature_dim))
 
     def forward(self, words: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """``words [B, L]`` (padded with ``PAD``) -> predicted standardised appearance ``[B, F]``."""
-        return self.words(words) + self.bias
+        """``words [B, L]`` (padded with ``PAD``) -> predicted standardised appearance ``[B, F]``.
+        A word id past the training vocabulary (an open-vocabulary word at inference,
+        :class:`ms2d.api.Retriever`) has no learnt direction and adds nothing."""
+        known = words.masked_fill(words >= self.words.num_embeddings, PAD)
+        return self.words(known) + self.bias
 
 
 class AppearanceTeacher(nn.Module):
