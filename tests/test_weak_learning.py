@@ -127,6 +127,7 @@ def test_user_facing_presets_use_the_appearance_teacher(preset):
     assert (cfg.model.teacher, cfg.model.feature_norm, cfg.train.label_rule) == (
         "appearance", "standard", "evidence")
     assert cfg.model.teacher_folds >= 2
+    assert cfg.model.teacher_text == "bow"  # docs/design.md: measured against the BiLSTM
 
 
 def test_paper_method_at_cpu_sizes_differs_from_synthetic_cpu_only_in_the_method():

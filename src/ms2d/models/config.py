@@ -25,9 +25,9 @@ class ModelConfig:
     the moments evaluation module as the paper states it (``teacher="caption"``: the caption
     module reads ``F_cro`` of the top-K candidates only, no word masking), raw clip features.
     ms2d's own weak supervision is ``teacher="appearance"`` with ``feature_norm="standard"``
-    and ``teacher_text="bow"`` (the ``appearance`` preset; docs/design.md). ``map_pool="contrast"`` is ms2d's own map cell
-    (the span's mean against the rest of the video), measured beside the paper's max-pooled
-    cells in docs/design.md and set by no preset.
+    and ``teacher_text="bow"`` (the ``appearance`` preset; docs/design.md).
+    ``map_pool="contrast"`` is ms2d's own map cell (the span's mean against the rest of the
+    video), measured beside the paper's max-pooled cells in docs/design.md and set by no preset.
 
     ``word_embeddings`` ("learnt", "frozen", "partial") says which rows of the word-embedding
     table train when pretrained word vectors initialise it; see its comment below.
@@ -72,8 +72,8 @@ class ModelConfig:
     caption_hidden: int = setting(1024, min=1, max=MAX_WIDTH)
     # appearance teacher: how it reads a sentence. lstm (a BiLSTM over the word embeddings the
     # student shares, a linear read-out) or bow (linear in the bag of words: one learnt
-    # appearance direction per word, summed, plus a bias; ms2d's own, the synthetic-cpu and
-    # real-dataset presets' teacher, measured in docs/design.md)
+    # appearance direction per word, summed, plus a bias; set by the appearance preset and so
+    # by every user-facing preset; measured against lstm in docs/design.md)
     teacher_text: str = setting("lstm", choices=("lstm", "bow"))
     # caption teacher only:
     top_k: int = setting(10, min=1)  # K candidates per scale
