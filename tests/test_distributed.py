@@ -47,5 +47,6 @@ def test_two_gloo_processes_match_one_process(tmp_path, extra):
     assert ddp["epoch"] == single["epoch"] == 2
     for k, v in single["model"].items():
         assert torch.allclose(v, ddp["model"][k], atol=1e-5, rtol=1e-4), k
-    # and the runs did train: the weights moved away from a fresh model's
-    assert ddp["history"][-1]["loss"] < ddp["history"][0]["loss"]
+    # and the runs did train: the teacher's loss falls (the total may not in 8 steps: the
+    # student's RG-BCE is against labels that sharpen as the zero-initialised teacher learns)
+    assert ddp["history"][-1]["rec"] < ddp["history"][0]["rec"]
