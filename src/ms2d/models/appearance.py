@@ -32,6 +32,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from ..data.vocab import PAD
 from .config import ModelConfig
+from .maps import span_minus_rest
 
 
 class BowAppearanceTeacher(nn.Module):
@@ -84,8 +85,7 @@ def contrast(seq: torch.Tensor, idx: torch.Tensor, direction: torch.Tensor) -> t
     x, y = idx // n, idx % n
     length = (y - x + 1).to(p.dtype)
     inside = cs.gather(1, y + 1) - cs.gather(1, x)
-    rest = (cs[:, -1:] - inside) / (n - length).clamp(min=1)
-    return torch.where(length >= n, torch.zeros_like(inside), inside / length - rest)
+    return span_minus_rest(inside, cs[:, -1:], length, n)
 
 
 class CrossFitTeachers(nn.Module):

@@ -101,6 +101,15 @@ class _BuildMap(torch.autograd.Function):
         return acc.transpose(1, 2)  # n == 0
 
 
+def span_minus_rest(inside: torch.Tensor, total: torch.Tensor, length: torch.Tensor,
+                    n: int) -> torch.Tensor:
+    """``mean(span) - mean(rest of the video)`` from a span's sum ``inside``, the video's sum
+    ``total`` and the span's ``length`` in segments out of ``n``; 0 for the whole video. The one
+    definition of contrast that the contrast map cells and the appearance teacher share."""
+    rest = (total - inside) / (n - length).clamp(min=1)
+    return torch.where(length >= n, torch.zeros_like(inside), inside / length - rest)
+
+
 def span_map(seq: torch.Tensor, pool: str = "max") -> torch.Tensor:
     """The 2D map of ``seq [B, N, d]`` -> ``[B, d, N, N]``, cell ``(x, y)`` from ``seq[x..y]``.
 
@@ -122,8 +131,7 @@ def span_map(seq: torch.Tensor, pool: str = "max") -> torch.Tensor:
     y = torch.maximum(x, y)
     length = (y - x + 1).to(seq.dtype)
     inside = cs[:, :, y + 1] - cs[:, :, x]  # [B, d, N, N]
-    rest = (cs[:, :, -1:, None] - inside) / (n - length).clamp(min=1)
-    out = torch.where(length >= n, torch.zeros_like(inside), inside / length - rest)
+    out = span_minus_rest(inside, cs[:, :, -1:, None], length, n)
     return out * valid.to(seq.dtype)
 
 
