@@ -17,7 +17,11 @@ A classic-world run imported from a quickstart folder (``--quickstart``) is read
 on the run's training split, strength chosen on validation) beside the student and the teacher:
 ``(1 - a - b) z(student) + a z(teacher) + b z(ridge)`` for every teacher share ``a`` and ridge
 share ``b`` with ``a + b <= 1``; the pooled table then has one row per ``b``. Each run's line also
-gives the share its own validation split would choose (``per-run``) and that share's test score.
+gives the share its own validation split would choose (``per-run``) and that share's test score,
+and whether choosing the share per run is worth it, judged on validation alone: over repeated
+random halves of the run's validation queries, the share chosen on one half against the run's own
+share, both scored on the other half (``held-out validation``, points of R@1,IoU=0.5;
+:func:`held_out_gain`).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from ms2d.checkpoint import load_model
 from ms2d.config import Config
 from ms2d.data.dataset import MomentDataset
 from ms2d.data.splits import load_splits
-from ms2d.eval.metrics import compute_metrics
+from ms2d.eval.metrics import compute_metrics, iou_matrix
 from ms2d.inference import candidate_table, eval_loader, moment_windows, rank_moments
 from ms2d.losses import standardise
 
@@ -42,12 +46,55 @@ METRIC = "R@1,IoU=0.5"
 SHARES = (0.0, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
 
 
-@torch.no_grad()
 def share_scores(model, queries, store, vocab, cfg: Config, shares, ridge=None,
                  ridge_shares=(0.0,)) -> dict[tuple[float, float], float]:
     """``METRIC`` of ``model`` on ``queries`` for each (teacher share, ridge share) (top 5 after
     NMS, as ``ms2d evaluate``). A ridge share of 0 is :meth:`MS2D.candidate_scores`' own mix;
     above 0 the fitted ``ridge`` (a :class:`LinearWeakBaseline` on the same candidates) joins."""
+    preds = share_predictions(model, queries, store, vocab, cfg, shares, ridge, ridge_shares)
+    return {pair: metric_of(p, queries) for pair, p in preds.items()}
+
+
+def metric_of(preds: list, queries) -> float:
+    gts = [np.array(q.windows, dtype=np.float64) for q in queries]
+    return compute_metrics(moment_windows(preds), gts)[METRIC]
+
+
+def top1_hits(preds: list, queries, threshold: float = 0.5) -> np.ndarray:
+    """Per query, whether its top-ranked moment has IoU >= ``threshold`` with a ground-truth
+    window (the query's contribution to R@1; their mean * 100 is ``METRIC``)."""
+    return np.array([bool(p) and iou_matrix(np.array([[p[0].start, p[0].end]]),
+                                            np.array(q.windows, dtype=np.float64)).max()
+                     >= threshold for p, q in zip(preds, queries)])
+
+
+def held_out_gain(hits: dict[float, np.ndarray], fixed: float, repeats: int = 200,
+                  seed: int = 0) -> float:
+    """How much choosing the share on validation beats ``fixed``, measured on validation alone.
+
+    ``hits[share]``: per validation query, its top-1 hit with that share. Each repeat splits the
+    queries into two random halves; the share chosen on one half (ties: the one nearest
+    ``fixed``) and ``fixed`` are scored on the other, both ways round. Returns the mean
+    difference in points of R@1 (> 0: choosing per run is better on queries it did not see)."""
+    shares = sorted(hits)
+    table = np.stack([hits[w] for w in shares]).astype(np.float64)  # [shares, queries]
+    base = table[shares.index(fixed)]
+    rng = np.random.default_rng(seed)
+    n, gains = table.shape[1], []
+    for _ in range(repeats):
+        order = rng.permutation(n)
+        for a, b in ((order[: n // 2], order[n // 2:]), (order[n // 2:], order[: n // 2])):
+            means = table[:, a].mean(1)
+            best = max(range(len(shares)), key=lambda i: (means[i], -abs(shares[i] - fixed)))
+            gains.append(table[best, b].mean() - base[b].mean())
+    return 100 * float(np.mean(gains))
+
+
+@torch.no_grad()
+def share_predictions(model, queries, store, vocab, cfg: Config, shares, ridge=None,
+                      ridge_shares=(0.0,)) -> dict[tuple[float, float], list]:
+    """The ranked moments (top 5 after NMS) of each query for each (teacher share, ridge
+    share): :func:`share_scores` before the metric."""
     model.eval()
     frac, _ = candidate_table(model.cfg.scales, model.masks("cpu"))
     loader = eval_loader(MomentDataset(queries, store, vocab, cfg.train.max_words), 64)
@@ -77,8 +124,7 @@ def share_scores(model, queries, store, vocab, cfg: Config, shares, ridge=None,
                                                       nms_threshold=cfg.train.nms))
     finally:
         model.cfg.inference_teacher = own  # the model ranks as it did before
-    gts = [np.array(q.windows, dtype=np.float64) for q in queries]
-    return {pair: compute_metrics(moment_windows(p), gts)[METRIC] for pair, p in preds.items()}
+    return preds
 
 
 def weak_runs(out: Path, preset: str, tag: str):
@@ -130,6 +176,7 @@ def main() -> None:
     table, chosen = {}, {}
     for name, ckpt, data in weak_runs(args.out, args.preset, args.tag):
         model, vocab, saved = load_model(ckpt)
+        own = model.cfg.inference_teacher  # the share the run was trained and selected with
         if model.cfg.teacher != "appearance":
             raise SystemExit(f"{ckpt}: model.teacher={model.cfg.teacher}; the share applies to "
                              "the appearance teacher only")
@@ -142,14 +189,23 @@ def main() -> None:
             frac, _ = candidate_table(model.cfg.scales, model.masks("cpu"))
             ridge = LinearWeakBaseline(frac).fit(splits.train, splits.store)
             ridge.select([q for q in splits.val if q.window is not None], splits.store)
-        table[name] = {split: {key(*pair): v for pair, v in share_scores(
-            model, getattr(splits, split), splits.store, vocab, cfg, shares, ridge,
-            ridge_shares).items()} for split in ("val", "test")}
+        table[name] = {}
+        for split in ("val", "test"):
+            queries = getattr(splits, split)
+            preds = share_predictions(model, queries, splits.store, vocab, cfg, shares, ridge,
+                                      ridge_shares)
+            table[name][split] = {key(*pair): metric_of(p, queries) for pair, p in preds.items()}
+            if split == "val" and own in shares:  # choosing per run, judged on validation
+                table[name]["held_out_gain"] = held_out_gain(
+                    {w: top1_hits(preds[(w, 0.0)], queries) for w in shares}, own)
         val = {w: table[name]["val"][key(w, 0)] for w in shares}
-        best = max(val, key=lambda w: (val[w], -abs(w - model.cfg.inference_teacher)))
+        best = max(val, key=lambda w: (val[w], -abs(w - own)))
         chosen[name] = (best, table[name]["test"][key(best, 0)])
+        gain = table[name].get("held_out_gain")
         print(name, " ".join(f"{w:g}: {val[w]:.2f}" for w in shares),
-              f"| per-run: {best:g} (test {chosen[name][1]:.2f})", flush=True)
+              f"| per-run: {best:g} (test {chosen[name][1]:.2f}"
+              + ("" if gain is None else f"; held-out validation {gain:+.2f} against {own:g}")
+              + ")", flush=True)
     if not table:
         raise SystemExit(f"no weak runs of {args.preset} (tag {args.tag!r}) in {args.out}")
     print(f"\n{METRIC} by teacher share, mean of {len(table)} runs")
@@ -161,7 +217,13 @@ def main() -> None:
                      if w + b <= 1 + 1e-9 else None for w in shares]
             print(f"| {split} | {b:g} | " + " | ".join("-" if m is None else f"{m:.2f}"
                                                       for m in means) + " |")
-    print(f"per-run share chosen on validation: test {np.mean([t for _, t in chosen.values()]):.2f}")
+    gains = [r["held_out_gain"] for r in table.values() if "held_out_gain" in r]
+    print("per-run share chosen on validation: "
+          + (f"held-out validation {np.mean(gains):+.2f} points against each run's own share "
+             f"(above it on {sum(g > 0 for g in gains)} of {len(gains)} runs; repeated random "
+             "halves of each validation split, the share chosen on one half, scored on the "
+             "other); " if gains else "")
+          + f"test (read after) {np.mean([t for _, t in chosen.values()]):.2f}")
     if args.json:
         args.json.write_text(json.dumps(table, indent=1))
 
