@@ -21,17 +21,10 @@ import torch
 from ms2d.checkpoint import load_model
 from ms2d.config import Config
 from ms2d.data.splits import load_splits
-from ms2d.eval.metrics import iou_matrix
-from ms2d.inference import evaluate_queries
+from ms2d.eval.metrics import recall_hits
+from ms2d.inference import evaluate_queries, moment_windows
 
 METRIC = "R@1,IoU=0.5"
-
-
-def top1_hits(preds, queries) -> np.ndarray:
-    """1.0 where the top moment overlaps a ground-truth window of its query with IoU >= 0.5."""
-    return np.array([float(iou_matrix(np.array([[p[0].start, p[0].end]]),
-                                      np.asarray(q.windows, dtype=np.float64)).max() >= 0.5)
-                     for p, q in zip(preds, queries)])
 
 
 def compare(folder: Path) -> dict:
@@ -48,7 +41,8 @@ def compare(folder: Path) -> dict:
         if abs(metrics[METRIC] - report[name][METRIC]) > 1e-6:
             raise SystemExit(f"{folder}: {name} scores {metrics[METRIC]} here, "
                              f"{report[name][METRIC]} in results.json")
-        hits[name] = top1_hits(preds, splits.test)
+        gts = [np.asarray(q.windows, dtype=np.float64) for q in splits.test]
+        hits[name] = recall_hits(moment_windows(preds), gts, 1, 0.5).astype(np.float64)
     diff = hits["weak"] - hits["weak_single_scale"]
     return {"folder": str(folder), "seed": report["_meta"]["seed"],
             "multi": report["weak"][METRIC], "single": report["weak_single_scale"][METRIC],

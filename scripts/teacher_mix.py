@@ -38,7 +38,7 @@ from ms2d.checkpoint import load_model
 from ms2d.config import Config
 from ms2d.data.dataset import MomentDataset
 from ms2d.data.splits import load_splits
-from ms2d.eval.metrics import compute_metrics, iou_matrix
+from ms2d.eval.metrics import compute_metrics, recall_hits
 from ms2d.inference import candidate_table, eval_loader, moment_windows, rank_moments
 from ms2d.losses import standardise
 
@@ -60,12 +60,11 @@ def metric_of(preds: list, queries) -> float:
     return compute_metrics(moment_windows(preds), gts)[METRIC]
 
 
-def top1_hits(preds: list, queries, threshold: float = 0.5) -> np.ndarray:
-    """Per query, whether its top-ranked moment has IoU >= ``threshold`` with a ground-truth
-    window (the query's contribution to R@1; their mean * 100 is ``METRIC``)."""
-    return np.array([bool(p) and iou_matrix(np.array([[p[0].start, p[0].end]]),
-                                            np.array(q.windows, dtype=np.float64)).max()
-                     >= threshold for p, q in zip(preds, queries)])
+def top1_hits(preds: list, queries) -> np.ndarray:
+    """Per query, whether its top-ranked moment has IoU >= 0.5 with a ground-truth window (its
+    contribution to ``METRIC``)."""
+    gts = [np.array(q.windows, dtype=np.float64) for q in queries]
+    return recall_hits(moment_windows(preds), gts, 1, 0.5)
 
 
 def held_out_gain(hits: dict[float, np.ndarray], fixed: float, repeats: int = 200,

@@ -17,6 +17,7 @@ from ms2d.eval import (
     mean_iou,
     nms,
     recall_at,
+    recall_hits,
 )
 from ms2d.eval.metrics import format_console_table
 
@@ -157,6 +158,9 @@ def test_recall_counts_iou_exactly_at_threshold():
     assert recall_at(preds, gts, 1, 0.3) == 1.0
     assert recall_at(preds, gts, 1, 0.5) == 2 / 3
     assert recall_at(preds, gts, 1, 0.7) == 1 / 3
+    # the per-query hits behind the recall, for paired comparisons
+    assert recall_hits(preds, gts, 1, 0.5).tolist() == [False, True, True]
+    assert recall_hits(preds, gts, 1, 0.3).all()
 
 
 def test_recall_uses_only_top_n():

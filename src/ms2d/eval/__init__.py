@@ -11,6 +11,7 @@ from .metrics import (
     mean_iou,
     nms,
     recall_at,
+    recall_hits,
 )
 
 __all__ = [
@@ -26,5 +27,6 @@ __all__ = [
     "mean_iou",
     "nms",
     "recall_at",
+    "recall_hits",
     "save_predictions",
 ]

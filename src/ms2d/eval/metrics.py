@@ -56,6 +56,7 @@ __all__ = [
     "metric_key",
     "nms",
     "recall_at",
+    "recall_hits",
 ]
 
 #: The default metric names, in the order ``compute_metrics`` returns them.
@@ -343,11 +344,24 @@ def recall_at(
     Raises:
         ValueError: mismatched lengths, no queries, bad windows, bad ``n`` or threshold.
     """
+    return float(np.mean(recall_hits(preds, gts, n, iou_threshold, gt_rule=gt_rule)))
+
+
+def recall_hits(
+    preds: Sequence[np.ndarray | Any],
+    gts: np.ndarray | Any,
+    n: int,
+    iou_threshold: float,
+    *,
+    gt_rule: str = "best",
+) -> np.ndarray:
+    """Per query, whether it is a hit of :func:`recall_at` (a ``[Q]`` bool array; its mean is
+    the recall): for paired comparisons of two models on the same queries. Arguments and
+    errors as for :func:`recall_at`."""
     n = _check_n(n)
     t = _check_threshold(iou_threshold, "iou_threshold")
     p, gt = _prepare(preds, gts)
-    best = _best_at(_topk_ious(p, gt, n, gt_rule), n)
-    return float(np.mean(best >= t))
+    return _best_at(_topk_ious(p, gt, n, gt_rule), n) >= t
 
 
 def mean_iou(preds: Sequence[np.ndarray | Any], gts: np.ndarray | Any, *,
