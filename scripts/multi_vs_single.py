@@ -21,7 +21,7 @@ import torch
 from ms2d.checkpoint import load_model
 from ms2d.config import Config
 from ms2d.data.splits import load_splits
-from ms2d.eval.metrics import recall_hits
+from ms2d.eval.metrics import paired_difference, recall_hits
 from ms2d.inference import evaluate_queries, moment_windows
 
 METRIC = "R@1,IoU=0.5"
@@ -42,13 +42,12 @@ def compare(folder: Path) -> dict:
             raise SystemExit(f"{folder}: {name} scores {metrics[METRIC]} here, "
                              f"{report[name][METRIC]} in results.json")
         gts = [np.asarray(q.windows, dtype=np.float64) for q in splits.test]
-        hits[name] = recall_hits(moment_windows(preds), gts, 1, 0.5).astype(np.float64)
-    diff = hits["weak"] - hits["weak_single_scale"]
+        hits[name] = recall_hits(moment_windows(preds), gts, 1, 0.5)
+    diff, se = paired_difference(hits["weak"], hits["weak_single_scale"])
     return {"folder": str(folder), "seed": report["_meta"]["seed"],
             "multi": report["weak"][METRIC], "single": report["weak_single_scale"][METRIC],
-            "difference": round(100 * float(diff.mean()), 2),
-            "standard_error": round(100 * float(diff.std(ddof=1) / np.sqrt(len(diff))), 2),
-            "test_pairs": len(diff)}
+            "difference": round(diff, 2), "standard_error": round(se, 2),
+            "test_pairs": len(hits["weak"])}
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from ms2d.eval import (
     iou_matrix,
     mean_iou,
     nms,
+    paired_difference,
     recall_at,
     recall_hits,
 )
@@ -161,6 +162,17 @@ def test_recall_counts_iou_exactly_at_threshold():
     # the per-query hits behind the recall, for paired comparisons
     assert recall_hits(preds, gts, 1, 0.5).tolist() == [False, True, True]
     assert recall_hits(preds, gts, 1, 0.3).all()
+
+
+def test_paired_difference_and_its_standard_error():
+    a = np.array([1, 1, 0, 1, 0, 1], dtype=bool)
+    b = np.array([1, 0, 0, 0, 0, 1], dtype=bool)
+    diff, se = paired_difference(a, b)  # differences 0 1 0 1 0 0: mean 1/3, sd sqrt(4/15)
+    assert diff == pytest.approx(100 / 3)
+    assert se == pytest.approx(100 * np.sqrt(4 / 15) / np.sqrt(6))
+    assert paired_difference(a, a) == (0.0, 0.0)
+    with pytest.raises(ValueError, match="one length"):
+        paired_difference(a, b[:5])
 
 
 def test_recall_uses_only_top_n():

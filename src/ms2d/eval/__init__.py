@@ -10,6 +10,7 @@ from .metrics import (
     iou_matrix,
     mean_iou,
     nms,
+    paired_difference,
     recall_at,
     recall_hits,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "load_predictions",
     "mean_iou",
     "nms",
+    "paired_difference",
     "recall_at",
     "recall_hits",
     "save_predictions",

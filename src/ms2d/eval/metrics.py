@@ -55,6 +55,7 @@ __all__ = [
     "mean_iou",
     "metric_key",
     "nms",
+    "paired_difference",
     "recall_at",
     "recall_hits",
 ]
@@ -363,6 +364,22 @@ def recall_hits(
     p, gt = _prepare(preds, gts)
     return _best_at(_topk_ious(p, gt, n, gt_rule), n) >= t
 
+
+
+def paired_difference(hits_a: np.ndarray | Any, hits_b: np.ndarray | Any) -> tuple[float, float]:
+    """Two models' per-query hits on the same queries (:func:`recall_hits`) -> the difference of
+    their recalls and the standard error of that paired difference, both in points (x 100).
+
+    Raises:
+        ValueError: the two arrays differ in length or hold fewer than two queries.
+    """
+    a = np.asarray(hits_a, dtype=np.float64).reshape(-1)
+    b = np.asarray(hits_b, dtype=np.float64).reshape(-1)
+    if len(a) != len(b) or len(a) < 2:
+        raise ValueError(f"paired_difference needs two hit arrays of one length >= 2, got "
+                         f"{len(a)} and {len(b)}")
+    diff = a - b
+    return 100 * float(diff.mean()), 100 * float(diff.std(ddof=1) / np.sqrt(len(diff)))
 
 def mean_iou(preds: Sequence[np.ndarray | Any], gts: np.ndarray | Any, *,
              gt_rule: str = "best") -> float:
