@@ -159,12 +159,18 @@ def key(w: float, b: float) -> str:
     return f"{w:g}" if b == 0 else f"{w:g}|ridge={b:g}"
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__,
+def benchmark_parser(doc: str) -> argparse.ArgumentParser:
+    """The arguments of a script that reads the weak runs of a benchmark folder (:func:`weak_runs`)."""
+    p = argparse.ArgumentParser(description=doc,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("out", type=Path, help="a scripts/robustness.py --out folder")
     p.add_argument("--preset", default="synthetic-cpu")
     p.add_argument("--tag", default="", help="the weak runs' --tag")
+    return p
+
+
+def main() -> None:
+    p = benchmark_parser(__doc__)
     p.add_argument("--shares", default=",".join(map(str, SHARES)))
     p.add_argument("--ridge", default="", metavar="B1,B2,..",
                    help="ridge shares beside the teacher's (the linear learner's direction)")

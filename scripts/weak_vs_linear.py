@@ -12,7 +12,6 @@ IoU >= 0.5 with a ground-truth window, else 0):
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -55,13 +54,9 @@ def compare(name: str, ckpt: Path, data: Path, reported: dict) -> dict:
 
 
 def main() -> None:
-    from teacher_mix import weak_runs  # scripts/teacher_mix.py, beside this script
+    from teacher_mix import benchmark_parser, weak_runs  # scripts/, beside this script
 
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("out", type=Path, help="a scripts/robustness.py --out folder")
-    p.add_argument("--preset", default="synthetic-cpu")
-    p.add_argument("--tag", default="", help="the weak runs' --tag")
+    p = benchmark_parser(__doc__)
     p.add_argument("--json", type=Path, help="write the rows here")
     args = p.parse_args()
     rows = []
