@@ -365,7 +365,6 @@ def recall_hits(
     return _best_at(_topk_ious(p, gt, n, gt_rule), n) >= t
 
 
-
 def paired_difference(hits_a: np.ndarray | Any, hits_b: np.ndarray | Any) -> tuple[float, float]:
     """Two models' per-query hits on the same queries (:func:`recall_hits`) -> the difference of
     their recalls and the standard error of that paired difference, both in points (x 100).
@@ -380,6 +379,7 @@ def paired_difference(hits_a: np.ndarray | Any, hits_b: np.ndarray | Any) -> tup
                          f"{len(a)} and {len(b)}")
     diff = a - b
     return 100 * float(diff.mean()), 100 * float(diff.std(ddof=1) / np.sqrt(len(diff)))
+
 
 def mean_iou(preds: Sequence[np.ndarray | Any], gts: np.ndarray | Any, *,
              gt_rule: str = "best") -> float:
