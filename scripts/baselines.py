@@ -17,11 +17,27 @@ import json
 import numpy as np
 
 
+def training_pairs(cfg, splits) -> list:
+    """The training pairs the preset trains on (``data.train_subset`` applied)."""
+    return splits.train[: cfg.data.train_subset] if cfg.data.train_subset else splits.train
+
+
+def fit_linear(cfg, splits, frac: np.ndarray):
+    """The bag-of-words linear weak learner on ``frac``'s candidates as the benchmark fits it:
+    on the preset's training pairs, its ridge strength chosen on validation. Returns the learner
+    and its validation R@1,IoU=0.5 per ridge strength."""
+    from ms2d.baselines import LinearWeakBaseline
+
+    linear = LinearWeakBaseline(frac).fit(training_pairs(cfg, splits), splits.store)
+    val_scores = linear.select([q for q in splits.val if q.window is not None], splits.store)
+    return linear, val_scores
+
+
 def baselines_for(cfg) -> dict:
     """``{"prior": metrics, "linear": metrics, "linear_ridge": float, "linear_val": float}``:
     the metrics on ``cfg``'s test split, the ridge strength chosen on validation and the
     linear learner's validation R@1,IoU=0.5 with it (beside a weak run's teacher and student)."""
-    from ms2d.baselines import LinearWeakBaseline, PriorBaseline
+    from ms2d.baselines import PriorBaseline
     from ms2d.data.splits import load_splits
     from ms2d.eval.metrics import compute_metrics
     from ms2d.inference import candidate_table, moment_windows
@@ -32,10 +48,9 @@ def baselines_for(cfg) -> dict:
                                                  for n in cfg.model.scales])
     gts = [np.array(q.windows, dtype=np.float64) for q in splits.test]
 
-    train = splits.train[: cfg.data.train_subset] if cfg.data.train_subset else splits.train
-    prior = PriorBaseline(frac).fit(train).predict(splits.test, nms=cfg.train.nms)
-    linear = LinearWeakBaseline(frac).fit(train, splits.store)
-    val_scores = linear.select([q for q in splits.val if q.window is not None], splits.store)
+    prior = PriorBaseline(frac).fit(training_pairs(cfg, splits)).predict(splits.test,
+                                                                         nms=cfg.train.nms)
+    linear, val_scores = fit_linear(cfg, splits, frac)
     return {"prior": compute_metrics(moment_windows(prior), gts),
             "linear": compute_metrics(moment_windows(linear.predict(splits.test, splits.store,
                                                              nms=cfg.train.nms)), gts),

@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ms2d.baselines import LinearWeakBaseline
 from ms2d.checkpoint import load_model
 from ms2d.config import Config
 from ms2d.data.splits import load_splits
@@ -29,6 +28,8 @@ METRIC = "R@1,IoU=0.5"
 
 
 def compare(name: str, ckpt: Path, data: Path, reported: dict) -> dict:
+    from baselines import fit_linear  # scripts/baselines.py, beside this script
+
     model, vocab, saved = load_model(ckpt, torch.device("cpu"))
     cfg = Config.from_dict(saved["config"])
     cfg.data.annotations, cfg.data.features = str(data), str(data / "features.hdf5")
@@ -37,9 +38,7 @@ def compare(name: str, ckpt: Path, data: Path, reported: dict) -> dict:
     metrics, preds = evaluate_queries(model, splits.test, splits.store, vocab, cfg,
                                       torch.device("cpu"))
     frac, _ = candidate_table(model.cfg.scales, model.masks("cpu"))
-    train = splits.train[: cfg.data.train_subset] if cfg.data.train_subset else splits.train
-    linear = LinearWeakBaseline(frac).fit(train, splits.store)
-    linear.select([q for q in splits.val if q.window is not None], splits.store)
+    linear, _ = fit_linear(cfg, splits, frac)  # as scripts/baselines.py (the benchmark) fits it
     linear_preds = moment_windows(linear.predict(splits.test, splits.store, nms=cfg.train.nms))
     hits = {"weak": recall_hits(moment_windows(preds), gts, 1, 0.5),
             "linear": recall_hits(linear_preds, gts, 1, 0.5)}
