@@ -98,6 +98,18 @@ def test_span_map_contrast_by_brute_force(n):
         span_map(seq, "median")
 
 
+def test_span_map_both_splits_the_channels_between_max_and_contrast():
+    """``both``: the first half of the channels max-pooled, the second half contrast cells (an
+    odd width gives the contrast half the extra channel); gradients reach every channel."""
+    seq = torch.randn(2, 5, 5, dtype=torch.float64, requires_grad=True)
+    m = span_map(seq, "both")
+    assert m.shape == (2, 5, 5, 5)
+    assert torch.equal(m[:, :2], build_map(seq[:, :, :2]))
+    assert torch.allclose(m[:, 2:], span_map(seq[:, :, 2:], "contrast"))
+    m.sum().backward()
+    assert (seq.grad.abs().sum((0, 1)) > 0).all()
+
+
 def test_resample_weights_average_bins_and_short_videos():
     w = resample_weights(torch.tensor([8, 3]), 4, 8)
     assert w.shape == (2, 4, 8)

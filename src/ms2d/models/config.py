@@ -45,7 +45,8 @@ class ModelConfig:
     scales: tuple[int, ...] = setting((64, 24, 4), nonempty=True, min=1, max=MAX_MAP)
     # how a map cell (x, y) summarises segments x..y: max (max-pooling, the paper) or contrast
     # (ms2d's own: the span's mean minus the rest of the video's mean, 0 for the whole video)
-    map_pool: str = setting("max", choices=("max", "contrast"))
+    # or both (half of the channels each)
+    map_pool: str = setting("max", choices=("max", "contrast", "both"))
     dense_until: int = setting(16, min=1)  # maps larger than this are sampled sparsely (2D-TAN rule)
     fusion_norm: bool = True  # l2-normalise the Hadamard product over channels (paper)
     conv_layers: int = setting(8, min=0, max=1000)

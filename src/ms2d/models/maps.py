@@ -116,13 +116,17 @@ def span_map(seq: torch.Tensor, pool: str = "max") -> torch.Tensor:
     ``max``: the max-pooled map of the paper (:func:`build_map`). ``contrast`` (ms2d's own):
     the span's mean segment minus the mean of the rest of the video (0 for the whole video),
     the quantity the appearance teacher scores along its direction, from prefix sums (slower
-    than :func:`build_map`: several full-size maps, docs/design.md). Cells with ``x > y`` are
-    zero.
+    than :func:`build_map`: several full-size maps, docs/design.md). ``both`` (ms2d's own):
+    the first half of the channels max-pooled, the second half contrast cells, so that the
+    same projection feeds both summaries. Cells with ``x > y`` are zero.
     """
     if pool == "max":
         return build_map(seq)
+    if pool == "both":
+        half = seq.shape[2] // 2
+        return torch.cat([build_map(seq[:, :, :half]), span_map(seq[:, :, half:], "contrast")], 1)
     if pool != "contrast":
-        raise ValueError(f"unknown map pooling {pool!r}: max or contrast")
+        raise ValueError(f"unknown map pooling {pool!r}: max, contrast or both")
     b, n, d = seq.shape
     cs = torch.cat([seq.new_zeros(b, 1, d), seq.cumsum(1)], 1).transpose(1, 2)  # [B, d, N+1]
     i = torch.arange(n, device=seq.device)
