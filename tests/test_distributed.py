@@ -46,13 +46,7 @@ def test_two_gloo_processes_match_one_process(tmp_path, extra):
     assert json.loads((tmp_path / "one" / "summary.json").read_text())["world_size"] == 1
     assert ddp["epoch"] == single["epoch"] == 2
     for k, v in single["model"].items():
-        w = ddp["model"][k]
-        if k == "video.proj.bias":
-            # split map cells (model.map_pool=both): the second half of the channels enters only
-            # as a span's mean minus the rest's, where a bias cancels; its gradient is rounding
-            # noise, which Adam's normalisation turns into steps that differ between the runs
-            v, w = v[: len(v) // 2], w[: len(w) // 2]
-        assert torch.allclose(v, w, atol=1e-5, rtol=1e-4), k
+        assert torch.allclose(v, ddp["model"][k], atol=1e-5, rtol=1e-4), k
     # and the runs did train: the teacher's loss falls (the total may not in 8 steps: the
     # student's RG-BCE is against labels that sharpen as the zero-initialised teacher learns)
     assert ddp["history"][-1]["rec"] < ddp["history"][0]["rec"]

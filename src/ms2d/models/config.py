@@ -24,10 +24,11 @@ class ModelConfig:
     """Every architecture knob. The defaults are the paper's method and settings (METHOD.md):
     the moments evaluation module as the paper states it (``teacher="caption"``: the caption
     module reads ``F_cro`` of the top-K candidates only, no word masking), raw clip features.
-    ms2d's own weak supervision is ``teacher="appearance"`` with ``feature_norm="standard"``,
-    ``teacher_text="bow"`` and ``map_pool="both"`` (the ``appearance`` preset; docs/design.md):
-    half of each map cell's channels max-pooled (the paper's cell), half the span's mean against
-    the rest of the video (``map_pool="contrast"`` makes every channel such a cell).
+    ms2d's own weak supervision is ``teacher="appearance"`` with ``feature_norm="standard"``
+    and ``teacher_text="bow"`` (the ``appearance`` preset; docs/design.md).
+    ``map_pool="contrast"`` (the span's mean against the rest of the video) and ``"both"`` (half
+    of the channels max-pooled, half contrast) are ms2d's own map cells, measured beside the
+    paper's max-pooled cells in docs/design.md and set by no preset.
 
     ``word_embeddings`` ("learnt", "frozen", "partial") says which rows of the word-embedding
     table train when pretrained word vectors initialise it; see its comment below.
