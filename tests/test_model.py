@@ -110,6 +110,23 @@ def test_span_map_both_splits_the_channels_between_max_and_contrast():
     assert (seq.grad.abs().sum((0, 1)) > 0).all()
 
 
+def test_coarse_both_keeps_max_cells_on_the_largest_map_only():
+    """``coarse-both``: the largest map (the single-scale ablation's only map) keeps the paper's
+    max-pooled cells, every smaller map gets split cells, so the ablation is unchanged."""
+    cfg = ModelConfig(vocab_size=20, scales=(8, 4, 2), hidden=6, word_dim=4, caption_hidden=4,
+                      text_layers=1, conv_layers=1, kernel=3, map_pool="coarse-both")
+    model = create_model("ms2d", cfg)
+    assert model.map_pools() == ["max", "both", "both"]
+    seqs = [torch.randn(2, n, 6) for n in cfg.scales]
+    maps = model.build_maps(seqs)
+    masks = model.masks("cpu")
+    assert torch.equal(maps[0], span_map(seqs[0], "max") * masks[0])
+    for seq, m, mask in zip(seqs[1:], maps[1:], masks[1:]):
+        assert torch.allclose(m, span_map(seq, "both") * mask)
+        assert not torch.allclose(m, span_map(seq, "max") * mask)
+    assert create_model("ms2d-single-scale", cfg).map_pools() == ["max"]
+
+
 def test_resample_weights_average_bins_and_short_videos():
     w = resample_weights(torch.tensor([8, 3]), 4, 8)
     assert w.shape == (2, 4, 8)

@@ -128,6 +128,7 @@ def test_user_facing_presets_use_the_appearance_teacher(preset):
         "appearance", "standard", "evidence")
     assert cfg.model.teacher_folds >= 2
     assert cfg.model.teacher_text == "bow"  # docs/design.md: measured against the BiLSTM
+    assert cfg.model.map_pool == "coarse-both"  # docs/design.md: measured against max cells
 
 
 def test_paper_method_at_cpu_sizes_differs_from_synthetic_cpu_only_in_the_method():
@@ -135,7 +136,8 @@ def test_paper_method_at_cpu_sizes_differs_from_synthetic_cpu_only_in_the_method
     changed = {f"{s}.{k}" for s in ("model", "train", "data") for k in ours[s]
                if ours[s][k] != paper[s][k]}
     assert changed == {"model.teacher", "model.feature_norm", "model.inference_teacher",
-                       "train.label_rule"}
+                       "model.map_pool", "train.label_rule"}
+    assert paper["model"]["map_pool"] == "max"  # the paper's cells on every scale
 
 
 def test_a_setting_the_teacher_does_not_read_is_warned_about():

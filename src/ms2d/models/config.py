@@ -27,8 +27,9 @@ class ModelConfig:
     ms2d's own weak supervision is ``teacher="appearance"`` with ``feature_norm="standard"``
     and ``teacher_text="bow"`` (the ``appearance`` preset; docs/design.md).
     ``map_pool="contrast"`` (the span's mean against the rest of the video) and ``"both"`` (half
-    of the channels max-pooled, half contrast) are ms2d's own map cells, measured beside the
-    paper's max-pooled cells in docs/design.md and set by no preset.
+    of the channels max-pooled, half contrast) and ``"coarse-both"`` (max-pooled cells on the
+    largest map, split cells on the smaller ones; set by the ``appearance`` preset) are ms2d's
+    own map cells, measured beside the paper's max-pooled cells in docs/design.md.
 
     ``word_embeddings`` ("learnt", "frozen", "partial") says which rows of the word-embedding
     table train when pretrained word vectors initialise it; see its comment below.
@@ -46,8 +47,9 @@ class ModelConfig:
     scales: tuple[int, ...] = setting((64, 24, 4), nonempty=True, min=1, max=MAX_MAP)
     # how a map cell (x, y) summarises segments x..y: max (max-pooling, the paper) or contrast
     # (ms2d's own: the span's mean minus the rest of the video's mean, 0 for the whole video)
-    # or both (half of the channels each)
-    map_pool: str = setting("max", choices=("max", "contrast", "both"))
+    # or both (half of the channels each) or coarse-both (max on the largest map, both on the
+    # smaller ones, so the single-scale ablation keeps the paper's cells; the appearance preset)
+    map_pool: str = setting("max", choices=("max", "contrast", "both", "coarse-both"))
     dense_until: int = setting(16, min=1)  # maps larger than this are sampled sparsely (2D-TAN rule)
     fusion_norm: bool = True  # l2-normalise the Hadamard product over channels (paper)
     conv_layers: int = setting(8, min=0, max=1000)

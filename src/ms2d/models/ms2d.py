@@ -58,8 +58,17 @@ class MS2D(nn.Module):
         contrast cells: ``model.map_pool``)."""
         return self.build_maps(self.segments(feats, lengths))
 
+    def map_pools(self) -> list[str]:
+        """The cell of each scale's map (``model.map_pool``; ``coarse-both``: max-pooled cells on
+        the largest map, split cells on the smaller ones)."""
+        pool = self.cfg.map_pool
+        if pool != "coarse-both":
+            return [pool] * len(self.cfg.scales)
+        return ["max" if n == max(self.cfg.scales) else "both" for n in self.cfg.scales]
+
     def build_maps(self, seqs: list[torch.Tensor]) -> list[torch.Tensor]:
-        return [span_map(s, self.cfg.map_pool) * m for s, m in zip(seqs, self.masks(seqs[0].device))]
+        masks = self.masks(seqs[0].device)
+        return [span_map(s, p) * m for s, p, m in zip(seqs, self.map_pools(), masks)]
 
     def score_maps(self, vmaps: list[torch.Tensor], f_t: torch.Tensor) -> tuple[list, list]:
         """Fusion -> masked convs -> score head. Returns (logit maps, fused maps) per scale."""
