@@ -54,8 +54,8 @@ class MS2D(nn.Module):
         return [resample_weights(lengths, n, feats.shape[1]).to(v.dtype) @ v for n in self.cfg.scales]
 
     def encode_video(self, feats: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
-        """Clip features ``[B, T, F]`` -> one 2D map ``[B, d, N_j, N_j]`` per scale (max-pooled, or
-        contrast cells: ``model.map_pool``)."""
+        """Clip features ``[B, T, F]`` -> one 2D map ``[B, d, N_j, N_j]`` per scale (max-pooled,
+        contrast or split cells, per scale: :meth:`map_pools`)."""
         return self.build_maps(self.segments(feats, lengths))
 
     def map_pools(self) -> list[str]:
