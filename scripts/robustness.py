@@ -313,16 +313,17 @@ def table(out: Path, presets, worlds, seeds, tag: str, test_id: dict) -> tuple[s
                         beats += r["test"][METRIC] > b["linear"][METRIC]
                 if f:
                     cell["full"].append(f["test"][METRIC])
-            ratio = (np.mean(cell["weak"]) / np.mean(cell["full"])
-                     if cell["weak"] and cell["full"] else float("nan"))
-            if not math.isnan(ratio):
+            ratio = (float(np.mean(cell["weak"]) / np.mean(cell["full"]))
+                     if cell["weak"] and cell["full"] else None)  # None: no full run (JSON null)
+            if ratio is not None:
                 all_ratio.append(ratio)
             summary[f"{preset}/{world}"] = {k: v for k, v in cell.items()} | {
                 "dead": dead_n, "dead_const": dead_c, "weak_beats_linear": beats,
                 "min_margin_over_prior": min(margins) if margins else None, "weak_over_full": ratio}
             rows.append(f"| {world} | {_mean_std(cell['prior'])} | {_mean_std(cell['linear'])} | "
-                        f"{_mean_std(cell['weak'])} | {_mean_std(cell['full'])} | {ratio:.2f} | "
-                        f"{min(margins) if margins else float('nan'):+.2f} | "
+                        f"{_mean_std(cell['weak'])} | {_mean_std(cell['full'])} | "
+                        f"{'-' if ratio is None else f'{ratio:.2f}'} | "
+                        f"{f'{min(margins):+.2f}' if margins else '-'} | "
                         f"{beats}/{len(cell['weak'])} | {dead_n} | {dead_c} | "
                         f"{_mean(cell['teacher_val'])} / {_mean(cell['student_val'])} / "
                         f"{_mean(cell['linear_val'])} |")

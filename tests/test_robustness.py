@@ -83,3 +83,23 @@ def test_the_table_leaves_out_results_on_another_test_split(tmp_path, tiny_sim):
     assert summary["synthetic-cpu/classic"]["weak"] == []
     assert summary["synthetic-cpu/classic"]["linear"] == [40.0]
     assert "Not counted" in text and str(base / "weak" / "result.json") in text
+
+
+def test_the_table_marks_a_missing_full_run_with_a_dash_and_a_json_null(tmp_path):
+    base = tmp_path / "runs" / "synthetic-cpu" / "classic-s0"
+    (base / "weak").mkdir(parents=True)
+    split = "test-split-id"
+    (base / "baselines.json").write_text(json.dumps(
+        {"prior": {robustness.METRIC: 20.0}, "linear": {robustness.METRIC: 40.0},
+         "test_split": split}))
+    (base / "weak" / "result.json").write_text(json.dumps(
+        {"test": {robustness.METRIC: 55.0}, "rgbce": [0.3, 0.2], "rgbce_const": [0.29, 0.29],
+         "test_split": split}))
+    text, summary = robustness.table(tmp_path, ["synthetic-cpu"], ["classic"], [0], "",
+                                     {("classic", 0): split})
+    row = next(line for line in text.splitlines() if line.startswith("| classic"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[3:7] == ["55.00 ± 0.00", "-", "-", "+35.00"]  # weak, full, weak / full, margin
+    assert summary["synthetic-cpu/classic"]["weak_over_full"] is None
+    json.dumps(summary, allow_nan=False)  # strict JSON: no NaN for the missing ratio
+    assert "averaged over worlds" not in text
