@@ -5,7 +5,8 @@ default the first run's: its config's dataset, annotations and features) and pri
 run after the first, its R@1,IoU=0.5 against the first run's with the standard error of the
 paired difference over the split's query pairs (each pair: 1 if a model's top moment has
 IoU >= 0.5 with a ground-truth window, else 0). The runs must have been trained on features of
-one kind (checked: the feature dimension of each checkpoint against the file).
+one kind (checked, as `ms2d evaluate` checks it: the feature dimension each checkpoint records
+against the file's; and every video of the split must be in the file).
 
     python scripts/compare_runs.py RUN_A RUN_B [RUN_C ...] --split test --json a-vs-b.json
     python scripts/compare_runs.py RUN_A RUN_B --dataset charades-sta \\
@@ -24,7 +25,7 @@ import torch
 
 from ms2d.checkpoint import load_model
 from ms2d.config import Config
-from ms2d.data.features import open_features
+from ms2d.data.features import check_coverage, check_feature_dim, open_features
 from ms2d.data.splits import load_split
 from ms2d.eval.metrics import paired_difference, recall_hits
 from ms2d.inference import evaluate_queries, moment_windows
@@ -47,13 +48,11 @@ def compare_runs(runs: list[Path], split: str = "test", dataset: str | None = No
             setattr(data, name, value)
     queries, _, _ = load_split(data, split, need_windows=True, warn=False)
     store = open_features(data.features)
+    check_coverage(store, sorted({q.vid for q in queries}))
     gts = [np.asarray(q.windows, dtype=np.float64) for q in queries]
     metrics, hits = {}, {}
     for run, (model, vocab, ckpt) in zip(runs, loaded):
-        dim = ckpt.get("feature_spec", {}).get("dim")
-        if dim and dim != store.dim:
-            raise ValueError(f"{run} was trained on {dim}-d features; {data.features} holds "
-                             f"{store.dim}-d ones: compare runs trained on one kind of features")
+        check_feature_dim(store, ckpt.get("feature_spec", {}), data.features, run)
         cfg = Config.from_dict(ckpt["config"])
         m, preds = evaluate_queries(model, queries, store, vocab, cfg, device)
         metrics[str(run)] = m

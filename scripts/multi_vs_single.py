@@ -15,39 +15,26 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
-
-from ms2d.checkpoint import load_model
-from ms2d.config import Config
-from ms2d.data.splits import load_splits
-from ms2d.eval.metrics import paired_difference, recall_hits
-from ms2d.inference import evaluate_queries, moment_windows
-
-METRIC = "R@1,IoU=0.5"
+from compare_runs import METRIC, compare_runs  # scripts/compare_runs.py, beside this script
 
 
 def compare(folder: Path) -> dict:
     report = json.loads((folder / "results.json").read_text())
-    hits = {}
-    for name in ("weak", "weak_single_scale"):
-        model, vocab, ckpt = load_model(folder / "runs" / name / "best.pt", torch.device("cpu"))
-        cfg = Config.from_dict(ckpt["config"])
-        cfg.data.annotations = str(folder / "data")
-        cfg.data.features = str(folder / "data" / "features.hdf5")
-        splits = load_splits(cfg.data, ("test",))
-        metrics, preds = evaluate_queries(model, splits.test, splits.store, vocab, cfg,
-                                          torch.device("cpu"))
-        if abs(metrics[METRIC] - report[name][METRIC]) > 1e-6:
-            raise SystemExit(f"{folder}: {name} scores {metrics[METRIC]} here, "
+    names = ("weak", "weak_single_scale")
+    runs = [folder / "runs" / name / "best.pt" for name in names]
+    result = compare_runs(runs, "test", annotations=str(folder / "data"),
+                          features=str(folder / "data" / "features.hdf5"))
+    for name, run in zip(names, runs):
+        got = result["metrics"][str(run)][METRIC]
+        if abs(got - report[name][METRIC]) > 1e-6:
+            raise SystemExit(f"{folder}: {name} scores {got} here, "
                              f"{report[name][METRIC]} in results.json")
-        gts = [np.asarray(q.windows, dtype=np.float64) for q in splits.test]
-        hits[name] = recall_hits(moment_windows(preds), gts, 1, 0.5)
-    diff, se = paired_difference(hits["weak"], hits["weak_single_scale"])
+    (pair,) = result["pairs"]
     return {"folder": str(folder), "seed": report["_meta"]["seed"],
             "multi": report["weak"][METRIC], "single": report["weak_single_scale"][METRIC],
-            "difference": round(diff, 2), "standard_error": round(se, 2),
-            "test_pairs": len(hits["weak"])}
+            "difference": pair["difference"], "standard_error": pair["standard_error"],
+            "test_pairs": result["queries"]}
 
 
 def main() -> None:

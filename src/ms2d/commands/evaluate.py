@@ -78,8 +78,7 @@ def run(args: argparse.Namespace) -> int:
 def evaluate_run(args: argparse.Namespace) -> tuple[dict, str]:
     from ..checkpoint import load_model
     from ..config import Config
-    from ..data.features import check_clip_counts, check_coverage, open_features
-    from ..data.records import DataError
+    from ..data.features import check_clip_counts, check_coverage, check_feature_dim, open_features
     from ..data.splits import clip_seconds, load_split
     from ..eval.evaluator import save_predictions
     from ..inference import evaluate_queries
@@ -94,12 +93,7 @@ def evaluate_run(args: argparse.Namespace) -> tuple[dict, str]:
     queries, protocol, report = load_split(cfg.data, args.split, need_windows=True, warn=True)
     store = open_features(cfg.data.features)
     spec = ckpt.get("feature_spec", {})
-    if spec.get("dim") and spec["dim"] != store.dim:
-        raise DataError(
-            f"{cfg.data.features} holds {store.dim}-d features but the checkpoint {args.run} was "
-            f"trained on {spec['dim']}-d features ({spec.get('name', 'unknown')}); use the same "
-            "feature files as in training or retrain"
-        )
+    check_feature_dim(store, spec, cfg.data.features, args.run)
     check_coverage(store, sorted({q.vid for q in queries}))
     check_clip_counts(store, queries, float(spec.get("clip_seconds") or 0.0)
                       or clip_seconds(cfg.data), args.split)

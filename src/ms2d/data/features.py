@@ -428,6 +428,17 @@ def open_features(path: str | os.PathLike[str], *, dataset_key: str | None = Non
     )
 
 
+def check_feature_dim(store: FeatureStore, spec: dict, features: Any, checkpoint: Any) -> None:
+    """Raise :class:`DataError` when a checkpoint's recorded feature spec (its ``feature_spec``:
+    ``dim`` and ``name``) names another dimension than the store at ``features`` holds."""
+    if spec.get("dim") and spec["dim"] != store.dim:
+        raise DataError(
+            f"{features} holds {store.dim}-d features but the checkpoint {checkpoint} was "
+            f"trained on {spec['dim']}-d features ({spec.get('name', 'unknown')}); use the same "
+            "feature files as in training or retrain"
+        )
+
+
 def check_coverage(store: FeatureStore, vids: Iterable[str]) -> None:
     """Raise :class:`DataError` unless every id in ``vids`` is in ``store``."""
     wanted = set(vids)
@@ -499,6 +510,7 @@ __all__ = [
     "GroupedHDF5Store",
     "NpyDirStore",
     "check_coverage",
+    "check_feature_dim",
     "open_features",
 ]
 
